@@ -1,0 +1,25 @@
+"""Audio input: decoding, segmentation, the spectrogram front end and normalisers."""
+
+from keras_ser.audio.io import AudioError, load
+from keras_ser.audio.normalization import MaxNormalizer, ZScoreNormalizer
+from keras_ser.audio.segmentation import segment
+from keras_ser.audio.spectrogram import (
+    FREQ_BINS,
+    SAMPLE_RATE,
+    TIME_STEPS,
+    Spectrogram,
+    spectrogram,
+)
+
+__all__ = [
+    "AudioError",
+    "FREQ_BINS",
+    "MaxNormalizer",
+    "SAMPLE_RATE",
+    "Spectrogram",
+    "TIME_STEPS",
+    "ZScoreNormalizer",
+    "load",
+    "segment",
+    "spectrogram",
+]

@@ -1,0 +1,36 @@
+"""Cutting signals into fixed-length windows."""
+
+import numpy as np
+
+
+def segment(x, seconds=4.0, hop=None, sr=16000, min_tail=0.5):
+    """Cut a 1-D signal into windows of `seconds`, returning (N, seconds·sr).
+
+    `hop` (seconds) defaults to `seconds`, giving non-overlapping windows. A clip
+    shorter than one window gives one zero-padded window. A trailing partial
+    window is zero-padded and kept when it holds at least `min_tail` of a
+    window of new signal, so mostly-silent tails do not become examples.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"segment expects a 1-D signal, got shape {x.shape}")
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    hop = seconds if hop is None else hop
+    if hop <= 0:
+        raise ValueError(f"hop must be positive, got {hop}")
+    if not 0.0 <= min_tail <= 1.0:
+        raise ValueError(f"min_tail must be in [0, 1], got {min_tail}")
+    width = int(round(seconds * sr))
+    step = int(round(hop * sr))
+    if x.shape[0] <= width:
+        return np.pad(x, (0, width - x.shape[0]))[None]
+    count = (x.shape[0] - width) // step + 1
+    covered = (count - 1) * step + width
+    if x.shape[0] - covered >= min_tail * min(step, width):
+        count += 1
+    needed = (count - 1) * step + width
+    padded = np.pad(x, (0, max(0, needed - x.shape[0])))
+    starts = np.arange(count) * step
+    return np.stack([padded[s : s + width] for s in starts])
+
