@@ -86,7 +86,7 @@ class FeatureSet:
 
     def array(self):
         """All features of this set loaded into memory as float32."""
-        return np.asarray(self.features[np.sort(self.rows)] if len(self.rows) else self.features[:0], np.float32)
+        return np.asarray(self.features[self.rows], np.float32)
 
     def dataset(self, labels, batch_size=32, shuffle=True, seed=0, **kwargs):
         """A `keras.utils.PyDataset` of (features, labels) batches for `model.fit`."""
