@@ -1,0 +1,38 @@
+"""The model zoo: VGG16, AlexNet, ResNet-18/50 and the Ch. 4 CNNs in real, quaternion and MTS variants, and RH-emo."""
+
+from keras_ser.models.alexnet import alexnet
+from keras_ser.models.cost import cost_table, format_cost_table, print_cost_table
+from keras_ser.models.flops import count_flops, layer_flops
+from keras_ser.models.introspection import conv_layers, resnet_block_output
+from keras_ser.models.mts_cnn import a1, a2, a3, a4
+from keras_ser.models.pooling import AdaptiveAveragePooling2D
+from keras_ser.models.resnet import resnet18, resnet50
+from keras_ser.models.rhemo import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
+from keras_ser.models.variants import DEFAULT_INPUT_SHAPES, DEFAULT_SCALES, VARIANTS
+from keras_ser.models.vgg import vgg16
+
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "DEFAULT_INPUT_SHAPES",
+    "DEFAULT_SCALES",
+    "RHEMO_VARIANTS",
+    "VARIANTS",
+    "a1",
+    "a2",
+    "a3",
+    "a4",
+    "alexnet",
+    "conv_layers",
+    "cost_table",
+    "count_flops",
+    "embed",
+    "fit_rhemo",
+    "format_cost_table",
+    "layer_flops",
+    "print_cost_table",
+    "resnet18",
+    "resnet50",
+    "resnet_block_output",
+    "rhemo",
+    "vgg16",
+]

@@ -1,0 +1,5 @@
+"""The AlexNet family."""
+
+from keras_ser.models.alexnet.alexnet import alexnet
+
+__all__ = ["alexnet"]

@@ -1,0 +1,44 @@
+"""RH-emo: the real-quaternion hybrid autoencoder that turns spectrograms into quaternion embeddings."""
+
+from keras_ser.models.rhemo.architecture import (
+    HEAD_CHANNELS,
+    RHEMO_VARIANTS,
+    rhemo,
+    rhemo_decoder,
+    rhemo_encoder,
+    rhemo_head,
+)
+from keras_ser.models.rhemo.layers import ChannelMean, SelectChannel
+from keras_ser.models.rhemo.training import (
+    ALPHA,
+    BETA,
+    STAGE1,
+    STAGE2,
+    TrainingStage,
+    embed,
+    fit_rhemo,
+    rhemo_autoencoder,
+    rhemo_losses,
+    rhemo_targets,
+)
+
+__all__ = [
+    "ALPHA",
+    "BETA",
+    "ChannelMean",
+    "HEAD_CHANNELS",
+    "RHEMO_VARIANTS",
+    "STAGE1",
+    "STAGE2",
+    "SelectChannel",
+    "TrainingStage",
+    "embed",
+    "fit_rhemo",
+    "rhemo",
+    "rhemo_autoencoder",
+    "rhemo_decoder",
+    "rhemo_encoder",
+    "rhemo_head",
+    "rhemo_losses",
+    "rhemo_targets",
+]
