@@ -88,15 +88,24 @@ class FeatureSet:
         """All features of this set loaded into memory as float32."""
         return np.asarray(self.features[self.rows], np.float32)
 
-    def dataset(self, labels, batch_size=32, shuffle=True, seed=0, **kwargs):
-        """A `keras.utils.PyDataset` of (features, labels) batches for `model.fit`."""
-        return FeatureDataset(self.features, self.rows, labels, batch_size, shuffle, seed, **kwargs)
+    def dataset(self, labels, batch_size=32, shuffle=True, seed=0, transform=None, drop_remainder=False, **kwargs):
+        """A `keras.utils.PyDataset` of (features, labels) batches for `model.fit`.
+
+        `transform`, if given, maps each float32 feature batch (e.g. a normaliser);
+        `drop_remainder` leaves out the last partial batch of each epoch.
+        """
+        return FeatureDataset(
+            self.features, self.rows, labels, batch_size, shuffle, seed, transform, drop_remainder, **kwargs
+        )
 
 
 class FeatureDataset(keras.utils.PyDataset):
     """Batches of memory-mapped features with their labels; needs no TensorFlow."""
 
-    def __init__(self, features, rows, labels, batch_size=32, shuffle=True, seed=0, **kwargs):
+    def __init__(
+        self, features, rows, labels, batch_size=32, shuffle=True, seed=0, transform=None, drop_remainder=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         labels = np.asarray(labels)
         if len(labels) != len(rows):
@@ -108,18 +117,23 @@ class FeatureDataset(keras.utils.PyDataset):
         self.labels = labels
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.transform = transform
+        self.drop_remainder = drop_remainder
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(self.rows))
         self.on_epoch_end()
 
     def __len__(self):
+        if self.drop_remainder:
+            return len(self.rows) // self.batch_size
         return -(-len(self.rows) // self.batch_size)
 
     def __getitem__(self, index):
         picked = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         sort = np.argsort(self.rows[picked])  # memmap reads are fastest in file order
         picked = picked[sort]
-        return np.asarray(self.features[self.rows[picked]], np.float32), self.labels[picked]
+        x = np.asarray(self.features[self.rows[picked]], np.float32)
+        return (x if self.transform is None else self.transform(x)), self.labels[picked]
 
     def on_epoch_end(self):
         if self.shuffle:

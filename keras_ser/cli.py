@@ -1,0 +1,53 @@
+"""The `keras-ser` command line."""
+
+import argparse
+import sys
+
+
+def _train(args):
+    from keras_ser.training import load_config, train
+
+    config = load_config(args.config)
+    if args.epochs is not None:
+        config.training.epochs = args.epochs
+    run_dir = args.run_dir or f"runs/{config.name}"
+    metrics = train(config, run_dir, restart=args.restart)
+    test = metrics["test"]
+    print(f"{config.name}: test accuracy {test['accuracy']:.4f}, UAR {test['uar']:.4f} -> {run_dir}")
+
+
+def _experiment(args):
+    from keras_ser.training.experiment import run_experiment
+
+    summary = run_experiment(args.name, runs_dir=args.runs_dir)
+    print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a run configuration (TOML) into a run directory")
+    train.add_argument("config", help="path of the TOML run configuration")
+    train.add_argument("--run-dir", help="where the run is written (default: runs/<name>)")
+    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
+    train.set_defaults(handler=_train)
+    experiment = commands.add_parser("experiment", help="run every configuration of an experiment and summarise it")
+    experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")
+    experiment.add_argument("--runs-dir", default="runs", help="where runs and the summary go (default: runs)")
+    experiment.set_defaults(handler=_experiment)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"keras-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Callbacks that keep their state on disk, so an interrupted run resumes where it stopped."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+class ResumableEarlyStopping(keras.callbacks.Callback):
+    """Early stopping that keeps the best weights and its own state in `folder`.
+
+    Unlike `keras.callbacks.EarlyStopping`, the best value, its epoch and the
+    patience count survive a restart (together with `BackupAndRestore`).
+    """
+
+    def __init__(self, folder, monitor="val_loss", patience=5, mode="auto"):
+        super().__init__()
+        self.folder = Path(folder)
+        self.monitor = monitor
+        self.patience = patience
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.state_path = self.folder / "early_stopping.json"
+        self.weights_path = self.folder / "best.weights.h5"
+        self.state = {"best": None, "best_epoch": None, "wait": 0, "stopped_epoch": None}
+
+    def on_train_begin(self, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.state_path.exists():
+            self.state = json.loads(self.state_path.read_text())
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"early stopping monitors '{self.monitor}', which is not in the logs "
+                f"({', '.join(sorted(logs or {}))}); set training.monitor to one of them"
+            )
+        value = float(value)
+        best = self.state["best"]
+        if np.isfinite(value) and (best is None or self.sign * value < self.sign * best):
+            self.state.update(best=value, best_epoch=epoch, wait=0)
+            self.model.save_weights(self.weights_path)
+        else:
+            self.state["wait"] += 1
+            if self.state["wait"] >= self.patience:
+                self.state["stopped_epoch"] = epoch
+                self.model.stop_training = True
+        self.state_path.write_text(json.dumps(self.state))
+
+    def restore_best(self):
+        """Load the best weights seen (no-op when none were saved)."""
+        if self.weights_path.exists():
+            self.model.load_weights(self.weights_path)

@@ -1,0 +1,236 @@
+"""The training configuration: one TOML file mirrored by dataclasses, validated key by key."""
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+
+SPLITS = ("speaker", "random", "fold", "held_out")
+TASKS = ("emotion", "speaker", "text")
+FEATURES = ("spectrogram", "rhemo")
+NORMALIZATIONS = ("auto", "zscore", "max", "none")
+STRATEGIES = ("baseline", "weight_init", "weight_init_frozen", "anti_transfer", "dual_anti_transfer")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+DISTRIBUTIONS = ("none", "data_parallel")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names its key."""
+
+    def __init__(self, key, message):
+        self.key = key
+        self.message = message
+        super().__init__(f"config key '{key}': {message}")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which audio, labels and split a run uses."""
+
+    corpora: list = dataclasses.field(default_factory=lambda: ["emodb"])
+    root: str = ""
+    task: str = "emotion"
+    classes: list = dataclasses.field(default_factory=lambda: ["neutral", "angry", "happy", "sad"])
+    split: str = "speaker"
+    fold: int = 0
+    folds: int = 4
+    test_speaker: str = ""
+    segment_seconds: float = 4.0
+    features: str = "spectrogram"
+    rhemo_model: str = ""
+    normalization: str = "auto"
+    max_items: int = 0
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The network: a builder of `keras_ser.models` and its variant."""
+
+    builder: str = "alexnet"
+    variant: str = "real"
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class StrategyConfig:
+    """How orthogonal-task knowledge is used (Fig. 5.2)."""
+
+    kind: str = "baseline"
+    orthogonal: list = dataclasses.field(default_factory=list)
+    at_layers: list = dataclasses.field(default_factory=lambda: [1])
+    beta: float = 1.0
+    aggregation: str = "gram"
+    similarity: str = "cos_squared"
+    precompute: bool = False
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.0
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    batch_size: int = 13
+    epochs: int = 50
+    patience: int = 5
+    monitor: str = "val_loss"
+    distribution: str = "none"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything a run needs; `keras-ser train CONFIG` reads it from TOML."""
+
+    name: str = "run"
+    seed: int = 0
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def validate(self):
+        """Raise ConfigError naming the first bad key; return self."""
+        d, m, s, o, t = self.data, self.model, self.strategy, self.optimizer, self.training
+        _choice("data.task", d.task, TASKS)
+        _choice("data.split", d.split, SPLITS)
+        _choice("data.features", d.features, FEATURES)
+        _choice("data.normalization", d.normalization, NORMALIZATIONS)
+        _choice("strategy.kind", s.kind, STRATEGIES)
+        _choice("optimizer.name", o.name, OPTIMIZERS)
+        _choice("training.distribution", t.distribution, DISTRIBUTIONS)
+        if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
+            raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")
+        distinct = len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)
+        if d.task == "emotion" and d.classes != ["all"] and not distinct:
+            raise ConfigError("data.classes", f"give two or more distinct class names, or \"all\", got {d.classes!r}")
+        if d.task == "speaker" and d.split != "random":
+            raise ConfigError("data.split", "speaker recognition needs the same speakers in every part: use 'random'")
+        if d.split == "fold" and not 0 <= d.fold < d.folds:
+            raise ConfigError("data.fold", f"must be in [0, data.folds={d.folds}), got {d.fold}")
+        if d.split == "held_out" and not d.test_speaker:
+            raise ConfigError("data.test_speaker", "split 'held_out' needs the speaker to test on (TESS: OAF or YAF)")
+        if d.features == "rhemo" and not d.rhemo_model:
+            raise ConfigError("data.rhemo_model", "features 'rhemo' need the path of a trained RH-emo model")
+        _positive("data.segment_seconds", d.segment_seconds)
+        _positive("optimizer.learning_rate", o.learning_rate)
+        _positive("training.batch_size", t.batch_size, integer=True)
+        _positive("training.epochs", t.epochs, integer=True)
+        _positive("training.patience", t.patience, integer=True)
+        if not isinstance(m.options, dict):
+            raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
+        needed = {"weight_init": 1, "weight_init_frozen": 1, "anti_transfer": 1, "dual_anti_transfer": 2}
+        if s.kind in needed and len(s.orthogonal) != needed[s.kind]:
+            raise ConfigError(
+                "strategy.orthogonal",
+                f"strategy '{s.kind}' needs {needed[s.kind]} orthogonal model path(s), got {len(s.orthogonal)}",
+            )
+        if s.kind != "baseline" and (not s.at_layers or not all(isinstance(x, (int, str)) for x in s.at_layers)):
+            raise ConfigError("strategy.at_layers", f"give conv layers by 1-based number or name, got {s.at_layers!r}")
+        if not isinstance(s.beta, (int, float)) or not math.isfinite(s.beta):
+            raise ConfigError("strategy.beta", f"must be a finite number, got {s.beta!r}")
+        return self
+
+
+def _choice(key, value, choices):
+    if value not in choices:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _positive(key, value, integer=False):
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ConfigError(key, f"must be a positive {'integer' if integer else 'number'}, got {value!r}")
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "strategy": StrategyConfig,
+    "optimizer": OptimizerConfig,
+    "training": TrainingConfig,
+}
+
+
+def config_from_dict(raw):
+    """A validated RunConfig from nested dicts, refusing unknown keys and wrong types."""
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>", "the configuration must be a table")
+    top = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(key, "must be a table ([section] in TOML)")
+            top[key] = _section(key, _SECTIONS[key], value)
+        elif key in ("name", "seed"):
+            top[key] = value
+        else:
+            raise ConfigError(key, f"unknown key; known: name, seed, {', '.join(_SECTIONS)}")
+    config = RunConfig(**top)
+    _check_type("name", config.name, str)
+    _check_type("seed", config.seed, int)
+    return config.validate()
+
+
+def _section(name, cls, values):
+    defaults = cls()
+    known = [f.name for f in dataclasses.fields(cls)]
+    parsed = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{name}.{key}", f"unknown key; known: {', '.join(known)}")
+        default = getattr(defaults, key)
+        if isinstance(default, list) and not isinstance(value, list):
+            value = [value]  # a single corpus, layer or path may be given without brackets
+        _check_type(f"{name}.{key}", value, type(default))
+        parsed[key] = value
+    return cls(**parsed)
+
+
+def _check_type(key, value, expected):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+        raise ConfigError(key, f"must be of type {expected.__name__}, got {value!r}")
+
+
+def load_config(path):
+    """Read and validate a TOML run configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no configuration file at '{path}'")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("<file>", f"'{path}' is not valid TOML: {error}") from None
+    return config_from_dict(raw)
+
+
+def dump_toml(config):
+    """The configuration as TOML text (round-trips through `config_from_dict`)."""
+    data = config.to_dict()
+    lines = [f"{key} = {_toml_value(data[key])}" for key in ("name", "seed")]
+    for section in _SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in data[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} as TOML")

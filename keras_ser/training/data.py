@@ -1,0 +1,153 @@
+"""Turning the data section of a run configuration into train / validation / test feature sets."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from keras_ser.audio import MaxNormalizer, ZScoreNormalizer
+from keras_ser.datasets import (
+    EMOTIONS,
+    FeatureSet,
+    FrontEnd,
+    cached_features,
+    corpus_classes,
+    held_out_speaker_split,
+    load_corpus,
+    select_classes,
+    speaker_folds,
+    split,
+)
+from keras_ser.training.config import ConfigError
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Feature sets, per-segment labels and the settings a model must match."""
+
+    parts: dict  # "train" | "val" | "test" -> FeatureSet
+    labels: dict  # same keys -> int labels per segment
+    class_names: list
+    input_shape: tuple
+    normalizer: keras.layers.Layer | None
+
+    def dataset(self, part, batch_size, shuffle, seed=0, drop_remainder=False):
+        """A PyDataset of one part, normalised like the training set."""
+        return self.parts[part].dataset(
+            self.labels[part], batch_size=batch_size, shuffle=shuffle, seed=seed, transform=self.transform,
+            drop_remainder=drop_remainder,
+        )
+
+    def transform(self, x):
+        if self.normalizer is None:
+            return x
+        return keras.ops.convert_to_numpy(self.normalizer(x))
+
+    def arrays(self, part):
+        """(features, labels) of one part in memory, normalised."""
+        return self.transform(self.parts[part].array()), self.labels[part]
+
+
+def _load_items(data):
+    items = []
+    for name in data.corpora:
+        try:
+            items += load_corpus(name, root=f"{data.root}/{name}" if data.root else None)
+        except ValueError as error:
+            raise ConfigError("data.corpora", str(error)) from None
+    return items
+
+
+def _labelled(items, data):
+    """The items the task uses, their integer labels and the class names."""
+    if data.task == "emotion":
+        try:
+            classes = data.classes
+            if classes == ["all"]:
+                used = {name for corpus in data.corpora for name in corpus_classes(corpus)}
+                classes = [name for name in EMOTIONS if name in used]
+            kept, labels = select_classes(items, classes)
+        except ValueError as error:
+            raise ConfigError("data.classes", str(error)) from None
+        return kept, np.asarray(labels), list(classes)
+    attribute = "speaker" if data.task == "speaker" else "text"
+    kept = [item for item in items if getattr(item, attribute) is not None]
+    if not kept:
+        raise ConfigError("data.task", f"the corpora {data.corpora} have no {attribute} labels")
+    names = sorted({f"{item.corpus}:{getattr(item, attribute)}" for item in kept})
+    index = {name: i for i, name in enumerate(names)}
+    return kept, np.asarray([index[f"{item.corpus}:{getattr(item, attribute)}"] for item in kept]), names
+
+
+def _split(items, data, seed):
+    try:
+        if data.split in ("speaker", "random"):
+            return split(items, by=data.split, seed=seed)
+        if data.split == "fold":
+            return speaker_folds(items, data.folds, seed=seed)[data.fold]
+        return held_out_speaker_split(items, data.test_speaker, seed=seed)
+    except ValueError as error:
+        raise ConfigError("data.split", str(error)) from None
+
+
+def _train_batches(feature_set, rows=256):
+    return (feature_set.features[feature_set.rows[i : i + rows]] for i in range(0, len(feature_set), rows))
+
+
+def _embed_features(features, train, data, progress):
+    """Replace spectrogram features by RH-emo embeddings (kept in memory).
+
+    Spectrograms are scaled to [0, 1] by the training part's maximum first, as
+    RH-emo expects (METHODS.md §1).
+    """
+    from keras_ser.models import embed
+
+    try:
+        encoder = keras.saving.load_model(data.rhemo_model)
+    except (OSError, ValueError) as error:
+        raise ConfigError("data.rhemo_model", f"cannot load '{data.rhemo_model}': {error}") from None
+    scale = MaxNormalizer().adapt(_train_batches(train))
+    chunks = []
+    bar = keras.utils.Progbar(len(features.features), unit_name="segment") if progress else None
+    for start in range(0, len(features.features), 256):
+        chunk = np.asarray(features.features[start : start + 256], np.float32)
+        chunks.append(embed(encoder, keras.ops.convert_to_numpy(scale(chunk))))
+        if bar is not None:
+            bar.update(start + len(chunk))
+    return FeatureSet(np.concatenate(chunks), features.item_index, features.items, features.rows)
+
+
+def prepare_data(data, seed=0, cache_dir=None, progress=True):
+    """Load corpora, keep the task's classes, split, fetch cached features and fit the normaliser."""
+    all_items = _load_items(data)
+    items, labels, class_names = _labelled(all_items, data)
+    if data.max_items and data.max_items < len(items):
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), data.max_items, replace=False))
+        items, labels = [items[i] for i in keep], labels[keep]
+    label_of = {item.path: label for item, label in zip(items, labels)}
+    parts = dict(zip(("train", "val", "test"), _split(items, data, seed)))
+    for name, part in parts.items():
+        if not part:
+            raise ConfigError("data.split", f"the {name} part is empty; use more data (data.max_items) or another split")
+    features = cached_features(
+        all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds),
+        cache_dir=cache_dir, progress=progress,
+    )
+    subsets = {name: features.subset(part) for name, part in parts.items()}
+    if data.features == "rhemo":
+        features = _embed_features(features, subsets["train"], data, progress)
+        subsets = {name: features.subset(part) for name, part in parts.items()}
+    normalizer = None
+    normalization = data.normalization
+    if normalization == "auto":
+        normalization = "zscore" if data.features == "spectrogram" else "none"
+    if normalization != "none":
+        normalizer = {"zscore": ZScoreNormalizer, "max": MaxNormalizer}[normalization](name="normalizer")
+        normalizer.adapt(_train_batches(subsets["train"]))
+    return PreparedData(
+        parts=subsets,
+        labels={name: subset.labels(lambda item: label_of[item.path]) for name, subset in subsets.items()},
+        class_names=class_names,
+        input_shape=tuple(features.features.shape[1:]),
+        normalizer=normalizer,
+    )

@@ -1,0 +1,153 @@
+"""PNG plots of results: confusion matrices, training histories and per-layer scores.
+
+Figures are built with `matplotlib.figure.Figure` on an Agg canvas, so nothing is
+registered with pyplot and no display is needed.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from keras_ser.training.metrics import validate_confusion_matrix
+
+LAYER_PLOT_KINDS = ("bar", "box")
+_DPI = 120
+
+
+def plot_confusion_matrix(matrix, class_names, path, normalize=True, title=None):
+    """Write a confusion-matrix heat map (rows true, columns predicted) to `path`; returns the path.
+
+    With `normalize`, colours and labels are the percentage of each true class
+    (rows with no examples stay 0) and each cell also shows its count.
+    """
+    class_names = [str(name) for name in class_names]
+    counts = validate_confusion_matrix(matrix, class_names)
+    num_classes = len(class_names)
+    if normalize:
+        support = counts.sum(axis=1, keepdims=True)
+        values = np.divide(100.0 * counts, support, out=np.zeros(counts.shape), where=support > 0)
+        vmax, colour_label = 100.0, "% of true class"
+    else:
+        values = counts.astype(np.float64)
+        vmax, colour_label = max(float(values.max()), 1.0), "examples"
+
+    side = 2.5 + 0.75 * num_classes
+    figure = _figure((side + 1.2, side))
+    axes = figure.add_subplot()
+    image = axes.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax)
+    figure.colorbar(image, ax=axes, label=colour_label)
+    font_size = max(6, 11 - num_classes // 3)
+    for row in range(num_classes):
+        for column in range(num_classes):
+            text = f"{values[row, column]:.1f}%\n({counts[row, column]})" if normalize else str(counts[row, column])
+            colour = "white" if values[row, column] > 0.6 * vmax else "black"
+            axes.text(column, row, text, ha="center", va="center", color=colour, fontsize=font_size)
+    axes.set_xticks(range(num_classes), class_names, rotation=45, ha="right", rotation_mode="anchor")
+    axes.set_yticks(range(num_classes), class_names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    if title is None:
+        title = "Confusion matrix" + (" (row-normalised)" if normalize else "")
+    axes.set_title(title)
+    return _save(figure, path)
+
+
+def plot_history(history, path_prefix):
+    """Write one PNG per metric of a Keras `History.history` dict; returns the paths.
+
+    Each metric ``m`` gets ``<path_prefix>_<m>.png`` with its training curve and,
+    when present, ``val_<m>`` on the same axes; epochs count from 1.
+    """
+    if not history:
+        raise ValueError("history is empty; pass `model.fit(...).history`")
+    families = []
+    for key in history:
+        family = key[len("val_"):] if key.startswith("val_") else key
+        if family not in families:
+            families.append(family)
+
+    paths = []
+    for family in families:
+        figure = _figure((6.0, 4.0))
+        axes = figure.add_subplot()
+        for key, label in ((family, "train"), (f"val_{family}", "validation")):
+            if key not in history:
+                continue
+            values = np.asarray(history[key], dtype=np.float64)
+            if values.ndim != 1 or values.size == 0:
+                raise ValueError(f"history[{key!r}] must be a non-empty list of per-epoch numbers, got shape {values.shape}")
+            marker = "o" if values.size <= 30 else None
+            axes.plot(np.arange(1, values.size + 1), values, marker=marker, markersize=3, label=label)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(family)
+        axes.set_title(family)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", family)
+        paths.append(_save(figure, f"{path_prefix}_{safe_name}.png"))
+    return paths
+
+
+def plot_layer_scores(scores, path, kind="bar", baseline=None, title=None, ylabel="validation UAR"):
+    """Write a per-layer plot of scores (e.g. validation UAR per anti-transfer layer); returns the path.
+
+    `scores` maps layer -> list of run scores. "bar": mean with standard-deviation
+    error bars and the single runs as dots; "box": box plots. `baseline`, when
+    given, is drawn as a dashed horizontal line and the bars rise or fall from it
+    (the per-layer improvement of thesis Fig. 5.6). Numeric layers are sorted.
+    """
+    if kind not in LAYER_PLOT_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {LAYER_PLOT_KINDS}")
+    if not scores:
+        raise ValueError("scores is empty; pass a mapping layer -> list of scores")
+    layers = list(scores)
+    if all(isinstance(layer, (int, float, np.integer, np.floating)) for layer in layers):
+        layers.sort()
+    runs = []
+    for layer in layers:
+        values = np.asarray(scores[layer], dtype=np.float64).reshape(-1)
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"scores for layer {layer!r} must be a non-empty list of finite numbers")
+        runs.append(values)
+
+    figure = _figure((max(5.0, 0.6 * len(layers) + 2.0), 4.0))
+    axes = figure.add_subplot()
+    positions = np.arange(len(layers))
+    if kind == "bar":
+        means = [values.mean() for values in runs]
+        spreads = [values.std(ddof=1) if values.size > 1 else 0.0 for values in runs]
+        bottom = 0.0 if baseline is None else float(baseline)
+        heights = np.asarray(means) - bottom
+        axes.bar(positions, heights, bottom=bottom, yerr=spreads, capsize=3, color="tab:blue", alpha=0.7, label="mean ± std")
+        for position, values in zip(positions, runs):
+            axes.plot(np.full(values.size, position), values, "k.", markersize=4)
+    else:
+        axes.boxplot(runs, positions=positions)
+    if baseline is not None:
+        axes.axhline(float(baseline), color="tab:red", linestyle="--", label="baseline")
+    if kind == "bar" or baseline is not None:
+        axes.legend()
+    axes.set_xticks(positions, [str(layer) for layer in layers])
+    axes.set_xlabel("layer")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title or f"{ylabel} per layer")
+    axes.grid(axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def _figure(size):
+    figure = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=_DPI)
+    return path

@@ -1,0 +1,195 @@
+"""Running one training configuration end to end into a run directory."""
+
+import contextlib
+import csv
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_ser import models
+from keras_ser.training.callbacks import ResumableEarlyStopping
+from keras_ser.training.config import ConfigError, RunConfig, dump_toml
+from keras_ser.training.data import prepare_data
+from keras_ser.training.metrics import aggregate_windows, classification_metrics
+from keras_ser.training.plots import plot_confusion_matrix, plot_history
+from keras_ser.training.strategies import NETWORK_FILE, initialise_from, load_orthogonal, wrap_for_strategy
+
+BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+HISTORY_CSV = "history.csv"
+
+
+def build_network(config, input_shape, num_classes):
+    """The task network of `config.model` for features of `input_shape`."""
+    m = config.model
+    if m.builder not in BUILDERS:
+        raise ConfigError("model.builder", f"{m.builder!r} is not one of {', '.join(BUILDERS)}")
+    options = {"variant": m.variant, "num_classes": num_classes, "input_shape": input_shape, **m.options}
+    try:
+        return getattr(models, m.builder)(**options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError("model.options" if m.options else "model.variant", str(error)) from None
+
+
+def _optimizer(o):
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    kwargs = {"learning_rate": o.learning_rate}
+    if o.weight_decay:
+        kwargs["weight_decay"] = o.weight_decay
+    return classes[o.name](**kwargs)
+
+
+@contextlib.contextmanager
+def _distribution_scope(kind, batch_size):
+    """Data-parallel training over all local devices through Keras's own distribution support."""
+    if kind == "none":
+        yield
+        return
+    backend = keras.backend.backend()
+    devices = len(keras.distribution.list_devices())
+    if batch_size % devices:
+        raise ConfigError(
+            "training.batch_size", f"data-parallel training on {devices} devices needs a multiple of {devices}"
+        )
+    if backend == "jax":
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.distribute.MirroredStrategy().scope():
+            yield
+    else:
+        raise ConfigError("training.distribution", f"'data_parallel' needs the jax or tensorflow backend, not {backend}")
+
+
+def _history(run_dir):
+    path = run_dir / HISTORY_CSV
+    if not path.exists():
+        return {}
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+
+
+def _evaluate(network, data, part, batch_size):
+    """Clip-level metrics of one part: window probabilities averaged per file."""
+    x, y = data.arrays(part)
+    probabilities = network.predict(x, batch_size=batch_size, verbose=0)
+    groups = data.parts[part].item_index[data.parts[part].rows]
+    clips, clip_probabilities = aggregate_windows(probabilities, groups, method="mean")
+    label_of = dict(zip(groups, y))  # every window of a clip has the clip's label
+    clip_labels = np.array([label_of[clip] for clip in clips])
+    result = classification_metrics(clip_labels, clip_probabilities, data.class_names)
+    corpora = [data.parts[part].items[clip].corpus for clip in clips]
+    if len(set(corpora)) > 1:
+        result["per_corpus"] = {
+            corpus: classification_metrics(
+                clip_labels[np.array(corpora) == corpus], clip_probabilities[np.array(corpora) == corpus],
+                data.class_names)
+            for corpus in sorted(set(corpora))
+        }
+    return result
+
+
+def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=True, restart=False):
+    """Train `config` into `run_dir` and return its test/validation metrics.
+
+    The directory receives config.toml, history.csv/json, checkpoints (an
+    interrupted run continues from its last finished epoch when started
+    again), network.keras (the bare network), model.keras (normaliser +
+    network, for inference), metrics.json and PNG plots. A finished run is not
+    trained again unless `restart=True`.
+    """
+    config.validate()
+    run_dir = Path(run_dir)
+    if restart and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if (run_dir / METRICS_FILE).exists():
+        if progress:
+            print(f"{run_dir} is already finished; pass restart=True (--restart) to train it again")
+        return json.loads((run_dir / METRICS_FILE).read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(dump_toml(config))
+    started = time.time()
+    keras.utils.set_random_seed(config.seed)
+
+    init_from = None
+    if config.strategy.kind == "dual_anti_transfer":
+        first = dataclasses.replace(
+            config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
+                                                 orthogonal=config.strategy.orthogonal[:1]))
+        train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)
+        init_from = run_dir / "stage1" / NETWORK_FILE
+        config = dataclasses.replace(
+            config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
+                                                 orthogonal=config.strategy.orthogonal[1:]))
+
+    data = prepare_data(config.data, seed=config.seed, cache_dir=cache_dir, progress=progress)
+    t = config.training
+    with _distribution_scope(t.distribution, t.batch_size):
+        network = build_network(config, data.input_shape, len(data.class_names))
+        if init_from is not None:
+            initialise_from(network, load_orthogonal(init_from))
+        pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
+        trainee = wrap_for_strategy(network, config.strategy, pretrained)
+        trainee.compile(
+            optimizer=_optimizer(config.optimizer),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    stopper = ResumableEarlyStopping(run_dir / "checkpoints", monitor=t.monitor, patience=t.patience)
+    # Data-parallel replicas each need a non-empty share of every batch.
+    parallel = t.distribution != "none"
+    train_data = data.dataset("train", t.batch_size, shuffle=True, seed=config.seed, drop_remainder=parallel)
+    validation = data.arrays("val")
+    if parallel:  # uneven shares of a batch break MirroredStrategy: keep a multiple of the device count
+        usable = len(validation[1]) - len(validation[1]) % len(keras.distribution.list_devices())
+        validation = (validation[0][:usable], validation[1][:usable])
+    trainee.fit(
+        train_data,
+        validation_data=validation,
+        epochs=t.epochs,
+        verbose="auto" if progress else 0,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / "backup")),
+            keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
+            stopper,
+            *callbacks,
+        ],
+    )
+    stopper.restore_best()
+
+    network.save(run_dir / NETWORK_FILE)
+    inputs = keras.Input(data.input_shape, name="features")
+    features = data.normalizer(inputs) if data.normalizer is not None else inputs
+    keras.Model(inputs, network(features), name=f"{config.name}_inference").save(run_dir / MODEL_FILE)
+
+    history = _history(run_dir)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+    metrics = {
+        "test": _evaluate(network, data, "test", t.batch_size),
+        "val": _evaluate(network, data, "val", t.batch_size),
+        "best_epoch": stopper.state["best_epoch"],
+        "epochs_run": len(next(iter(history.values()), [])),
+        "wall_time_s": round(time.time() - started, 1),
+        "backend": keras.backend.backend(),
+    }
+    plot_confusion_matrix(
+        np.array(metrics["test"]["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png",
+        title=f"{config.name}: test (accuracy {metrics['test']['accuracy']:.3f}, UAR {metrics['test']['uar']:.3f})",
+    )
+    plot_history(history, run_dir / "history")
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    return metrics

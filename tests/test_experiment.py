@@ -1,0 +1,133 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_ser.cli import main
+from keras_ser.training import ConfigError, load_config
+from keras_ser.training.experiment import expand, find_experiment, load_experiment, summarise
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GRID = """
+name = "demo"
+[base]
+data = { corpora = ["emodb"], split = "fold", folds = 4 }
+model = { builder = "a3" }
+[grid]
+"data.fold" = [0, 1, 2]
+[[cases]]
+"model.variant" = ["real"]
+[[cases]]
+"model.variant" = ["mts"]
+"model.options.scales" = [[0.5, 1.0, 2.0], [0.7, 1.0, 1.428]]
+[select]
+keys = ["model.options.scales"]
+[compare]
+key = "model.variant"
+"""
+
+
+def test_expand_combines_grid_and_cases(tmp_path):
+    runs = expand(load_experiment(_write(tmp_path, GRID)))
+    assert len(runs) == 3 * 1 + 3 * 2
+    names = [config.name for _, config in runs]
+    assert len(set(names)) == len(names)
+    assert "fold=1,variant=mts,scales=0.7-1.0-1.428" in names
+    mts = [config for settings, config in runs if settings["model.variant"] == "mts"]
+    assert all(config.model.options["scales"] in ([0.5, 1.0, 2.0], [0.7, 1.0, 1.428]) for config in mts)
+
+
+def _result(fold, variant, scales, val_uar, test_uar, test_acc):
+    settings = {"data.fold": fold, "model.variant": variant}
+    if scales is not None:
+        settings["model.options.scales"] = scales
+    return {"settings": settings, "name": "x", "val": {"uar": val_uar},
+            "test": {"uar": test_uar, "accuracy": test_acc}}
+
+
+def test_summary_selects_on_validation_and_pairs_folds(tmp_path):
+    experiment = load_experiment(_write(tmp_path, GRID))
+    a, b = [0.5, 1.0, 2.0], [0.7, 1.0, 1.428]
+    real_test = [0.50, 0.55, 0.60]
+    b_test = [0.58, 0.61, 0.70]
+    results = []
+    for fold in range(3):
+        results.append(_result(fold, "real", None, 0.5, real_test[fold], real_test[fold] + 0.01))
+        results.append(_result(fold, "mts", a, 0.40, 0.99, 0.99))  # best on test, worse on validation
+        results.append(_result(fold, "mts", b, 0.60, b_test[fold], b_test[fold] + 0.02))
+    summary = summarise(experiment, results)
+    chosen = {c["group"]["model.variant"]: c for c in summary["chosen"]}
+    assert chosen["mts"]["selected"] == {"model.options.scales": "0.7-1.0-1.428"}
+    assert chosen["mts"]["test_uar"] == pytest.approx(np.mean(b_test))
+    assert chosen["real"]["test_uar"] == pytest.approx(np.mean(real_test))
+    assert chosen["mts"]["test_accuracy_std"] == pytest.approx(np.std(np.array(b_test) + 0.02))
+    (comparison,) = summary["comparisons"]
+    assert (comparison["a"], comparison["b"]) == ("mts", "real")
+    assert comparison["uar"]["n"] == 3
+    assert comparison["uar"]["mean_difference"] == pytest.approx(np.mean(np.array(real_test) - b_test))
+    assert json.loads(json.dumps(summary)) == summary
+
+
+@pytest.mark.parametrize(
+    "text, key, message",
+    [
+        ('[grid]\n"data.fold" = 3\n', "grid.data.fold", "non-empty list"),
+        ('[grid]\n"data.fold" = [0]\n[select]\nkeys = ["seed"]\n', "select.keys", "'seed' is not a grid key"),
+        ('colour = 1\n', "colour", "unknown experiment key"),
+        ('[grid]\n"data.split" = ["bogus"]\n', "data.split", "in run 'split=bogus'"),
+    ],
+)
+def test_bad_experiment_files(tmp_path, text, key, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        expand(load_experiment(_write(tmp_path, text)))
+    assert info.value.key == key
+
+
+def test_unknown_experiment_lists_the_known_ones(monkeypatch, tmp_path):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(FileNotFoundError, match="known experiments: .*table4_1_emodb"):
+        find_experiment("nonexistent")
+
+
+def test_shipped_experiments_and_recipes_are_valid():
+    experiments = sorted((REPO / "experiments").glob("*.toml"))
+    assert {p.stem for p in experiments} >= {"table4_1_emodb", "table4_1_ravdess", "table4_1_tess",
+                                              "anti_transfer_emodb"}
+    for path in experiments:
+        assert expand(load_experiment(path)), path
+    recipes = sorted((REPO / "experiments" / "pretrain").glob("*.toml"))
+    assert {p.stem for p in recipes} >= {"speaker_ravdess", "speaker_emodb", "text_emodb", "words_tess",
+                                          "statement_ravdess", "digits_fsdd"}
+    for path in recipes:
+        assert load_config(path).data.task in ("speaker", "text"), path
+
+
+def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys):
+    path = _write(tmp_path, """
+name = "tiny_experiment"
+[base]
+data = { corpora = ["emodb"], split = "fold", folds = 4, max_items = 80 }
+model = { builder = "a3", options = { filters = 4, hidden_units = 8 } }
+training = { batch_size = 16, epochs = 1 }
+[grid]
+"data.fold" = [0, 1]
+"model.variant" = ["real", "mts"]
+[compare]
+key = "model.variant"
+""")
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = tmp_path / "runs" / "tiny_experiment"
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["results"]) == 4 and len(summary["comparisons"]) == 1
+    markdown = (out / "summary.md").read_text()
+    assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
+    assert "| real vs mts | 2 |" in markdown
