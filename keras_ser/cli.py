@@ -23,6 +23,13 @@ def _experiment(args):
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
+def _cost(args):
+    from keras_ser.models import print_cost_table
+    from keras_ser.models.cost import ENTRY_NAMES
+
+    print_cost_table(args.models or ENTRY_NAMES, timing=not args.no_timing, batch_size=args.batch_size)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +43,11 @@ def build_parser():
     experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")
     experiment.add_argument("--runs-dir", default="runs", help="where runs and the summary go (default: runs)")
     experiment.set_defaults(handler=_experiment)
+    cost = commands.add_parser("cost", help="parameters, FLOPs and CPU step times of the zoo's architectures")
+    cost.add_argument("models", nargs="*", help="rows to measure (default: all), e.g. vgg16 'vgg16 quaternion'")
+    cost.add_argument("--no-timing", action="store_true", help="only parameters and FLOPs (fast)")
+    cost.add_argument("--batch-size", type=int, default=4, help="batch size of the timed steps (default: 4)")
+    cost.set_defaults(handler=_cost)
     return parser
 
 
