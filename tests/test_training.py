@@ -195,20 +195,7 @@ DATA_PARALLEL = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            "tensorflow",
-            marks=pytest.mark.xfail(
-                reason="Keras 3.15 + MirroredStrategy fed from a PyDataset does not reproduce single-device "
-                "training (numpy-array input does); see the training issue's note",
-                strict=True,
-            ),
-        ),
-        "jax",
-    ],
-)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_data_parallel_matches_single_device(tmp_path, data_root, backend):
     if backend == "jax" and importlib_find("jax") is None:
         pytest.skip("JAX is not installed")

@@ -160,6 +160,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     trainee.fit(
         train_data,
         validation_data=validation,
+        shuffle=False,  # the dataset shuffles itself, seeded; Keras would reorder its batches again, unseeded
         epochs=t.epochs,
         verbose="auto" if progress else 0,
         callbacks=[
