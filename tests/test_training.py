@@ -58,6 +58,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
         ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a"]}}, "strategy.orthogonal", "needs 2"),
         ({"strategy": {"beta": True}}, "strategy.beta", "must be of type float"),
+        ({"strategy": {"aggregation": "median"}}, "strategy.aggregation", "'median' is not one of gram"),
+        ({"strategy": {"similarity": "l2"}}, "strategy.similarity", "'l2' is not one of cos_squared"),
         ({"model": {"options": 3}}, "model.options", "must be of type dict"),
         ({"model": "vgg"}, "model", "must be a table"),
         ({"extra": 1}, "extra", "unknown key"),

@@ -5,6 +5,8 @@ import math
 import tomllib
 from pathlib import Path
 
+from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
+
 SPLITS = ("speaker", "random", "fold", "held_out")
 TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
@@ -61,7 +63,6 @@ class StrategyConfig:
     beta: float = 1.0
     aggregation: str = "gram"
     similarity: str = "cos_squared"
-    precompute: bool = False
 
 
 @dataclasses.dataclass
@@ -103,6 +104,8 @@ class RunConfig:
         _choice("data.features", d.features, FEATURES)
         _choice("data.normalization", d.normalization, NORMALIZATIONS)
         _choice("strategy.kind", s.kind, STRATEGIES)
+        _choice("strategy.aggregation", s.aggregation, AGGREGATIONS)
+        _choice("strategy.similarity", s.similarity, SIMILARITIES)
         _choice("optimizer.name", o.name, OPTIMIZERS)
         _choice("training.distribution", t.distribution, DISTRIBUTIONS)
         if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
