@@ -4,7 +4,7 @@ import importlib
 
 from keras_ser.version import __version__
 
-_SUBMODULES = ("audio", "datasets", "layers", "models", "training", "tuning", "hub")
+_SUBMODULES = ("audio", "datasets", "layers", "models", "training")
 
 
 def __getattr__(name):
