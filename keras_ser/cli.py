@@ -1,6 +1,7 @@
 """The `keras-ser` command line."""
 
 import argparse
+import dataclasses
 import sys
 
 
@@ -23,6 +24,21 @@ def _experiment(args):
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
+def _rhemo(args):
+    from keras_ser.models.rhemo import STAGE1, STAGE2
+    from keras_ser.training.rhemo_recipe import train_rhemo
+
+    metrics = train_rhemo(
+        args.corpora, args.run_dir, variant=args.variant, seed=args.seed,
+        stage1=dataclasses.replace(STAGE1, epochs=args.stage1_epochs) if args.stage1_epochs else None,
+        stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs) if args.stage2_epochs else None,
+        max_items=args.max_items,
+    )
+    head = metrics.get("test_emotion_head")
+    summary = f"test emotion head UAR {head['uar']:.4f}" if head else "no emotion head"
+    print(f"RH-emo ({args.variant}) on {', '.join(args.corpora)}: {summary} -> {args.run_dir}/encoder.keras")
+
+
 def _cost(args):
     from keras_ser.models import print_cost_table
     from keras_ser.models.cost import ENTRY_NAMES
@@ -43,6 +59,15 @@ def build_parser():
     experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")
     experiment.add_argument("--runs-dir", default="runs", help="where runs and the summary go (default: runs)")
     experiment.set_defaults(handler=_experiment)
+    rhemo = commands.add_parser("rhemo", help="train RH-emo on corpora and save its encoder for data.features='rhemo'")
+    rhemo.add_argument("corpora", nargs="+", help="corpus names, e.g. ravdess tess")
+    rhemo.add_argument("--run-dir", default="runs/rhemo", help="where it is written (default: runs/rhemo)")
+    rhemo.add_argument("--variant", default="full", help="RH-emo variant (full or an ablation of Fig. 6.3)")
+    rhemo.add_argument("--stage1-epochs", type=int, default=500, help="stage 1 epoch limit (0 skips the stage)")
+    rhemo.add_argument("--stage2-epochs", type=int, default=500, help="stage 2 epoch limit (0 skips the stage)")
+    rhemo.add_argument("--max-items", type=int, default=0, help="use at most this many files per corpus")
+    rhemo.add_argument("--seed", type=int, default=0)
+    rhemo.set_defaults(handler=_rhemo)
     cost = commands.add_parser("cost", help="parameters, FLOPs and CPU step times of the zoo's architectures")
     cost.add_argument("models", nargs="*", help="rows to measure (default: all), e.g. vgg16 'vgg16 quaternion'")
     cost.add_argument("--no-timing", action="store_true", help="only parameters and FLOPs (fast)")

@@ -131,3 +131,34 @@ key = "model.variant"
     markdown = (out / "summary.md").read_text()
     assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
     assert "| real vs mts | 2 |" in markdown
+
+
+def test_case_only_keys_go_with_the_compared_condition(tmp_path):
+    experiment = load_experiment(_write(tmp_path, """
+[grid]
+"data.fold" = [0, 1]
+"model.builder" = ["alexnet", "vgg16"]
+[[cases]]
+"model.variant" = ["real"]
+[[cases]]
+"model.variant" = ["quaternion"]
+"data.features" = ["rhemo"]
+"data.rhemo_model" = ["encoder.keras"]
+[compare]
+key = "model.variant"
+"""))
+    results = []
+    for fold in (0, 1):
+        for builder in ("alexnet", "vgg16"):
+            for variant, extra in (("real", {}), ("quaternion", {"data.features": "rhemo",
+                                                                  "data.rhemo_model": "encoder.keras"})):
+                settings = {"data.fold": fold, "model.builder": builder, "model.variant": variant, **extra}
+                score = 0.5 + 0.1 * (variant == "quaternion") + 0.01 * fold
+                results.append({"settings": settings, "name": "x", "val": {"uar": score},
+                                "test": {"uar": score, "accuracy": score}})
+    comparisons = summarise(experiment, results)["comparisons"]
+    assert sorted(c["context"]["model.builder"] for c in comparisons) == ["alexnet", "vgg16"]
+    for c in comparisons:
+        assert {c["a"], c["b"]} == {"real", "quaternion"} and c["uar"]["n"] == 2
+        sign = 1 if c["b"] == "quaternion" else -1
+        assert c["uar"]["mean_difference"] == pytest.approx(sign * 0.1)

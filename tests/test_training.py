@@ -217,3 +217,24 @@ def importlib_find(name):
     import importlib.util
 
     return importlib.util.find_spec(name)
+
+
+def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys):
+    rhemo_dir = tmp_path / "rhemo"
+    assert main(["rhemo", "emodb", "--run-dir", str(rhemo_dir), "--max-items", "40",
+                 "--stage1-epochs", "1", "--stage2-epochs", "1"]) == 0
+    assert "test emotion head UAR" in capsys.readouterr().out
+    split_speakers = json.loads((rhemo_dir / "split.json").read_text())
+    assert not set(split_speakers["train"]) & set(split_speakers["test"])
+    encoder = keras.saving.load_model(rhemo_dir / "encoder.keras")
+    spectrograms = np.random.default_rng(0).random((2, 512, 128, 1), np.float32) * 50
+    embedding = encoder.predict(spectrograms, verbose=0)
+    assert embedding.shape == (2, 64, 64, 4) and embedding.min() >= 0
+    config = tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "encoder.keras")},
+                  model={"builder": "a3", "variant": "quaternion", "options": {"filters": 4, "hidden_units": 8}},
+                  training={"epochs": 1})
+    metrics = train(config, tmp_path / "classifier", progress=False)
+    assert 0 <= metrics["test"]["uar"] <= 1
+    with pytest.raises(ConfigError, match="data.rhemo_model.*not an RH-emo encoder"):
+        train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "rhemo.keras")}), tmp_path / "x",
+              progress=False)

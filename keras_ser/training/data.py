@@ -94,24 +94,25 @@ def _train_batches(feature_set, rows=256):
     return (feature_set.features[feature_set.rows[i : i + rows]] for i in range(0, len(feature_set), rows))
 
 
-def _embed_features(features, train, data, progress):
+def _embed_features(features, data, progress):
     """Replace spectrogram features by RH-emo embeddings (kept in memory).
 
-    Spectrograms are scaled to [0, 1] by the training part's maximum first, as
-    RH-emo expects (METHODS.md §1).
+    `data.rhemo_model` is the encoder.keras of `keras-ser rhemo`: it scales the
+    spectrograms by RH-emo's own training maximum and runs the encoder.
     """
-    from keras_ser.models import embed
-
     try:
         encoder = keras.saving.load_model(data.rhemo_model)
     except (OSError, ValueError) as error:
         raise ConfigError("data.rhemo_model", f"cannot load '{data.rhemo_model}': {error}") from None
-    scale = MaxNormalizer().adapt(_train_batches(train))
+    if isinstance(encoder.output, dict) or tuple(encoder.output.shape[1:]) != (64, 64, 4):
+        raise ConfigError(
+            "data.rhemo_model", f"'{data.rhemo_model}' is not an RH-emo encoder with (64, 64, 4) embeddings; "
+            "use the encoder.keras written by `keras-ser rhemo`")
     chunks = []
     bar = keras.utils.Progbar(len(features.features), unit_name="segment") if progress else None
     for start in range(0, len(features.features), 256):
         chunk = np.asarray(features.features[start : start + 256], np.float32)
-        chunks.append(embed(encoder, keras.ops.convert_to_numpy(scale(chunk))))
+        chunks.append(encoder.predict(chunk, verbose=0))
         if bar is not None:
             bar.update(start + len(chunk))
     return FeatureSet(np.concatenate(chunks), features.item_index, features.items, features.rows)
@@ -133,10 +134,9 @@ def prepare_data(data, seed=0, cache_dir=None, progress=True):
         all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds),
         cache_dir=cache_dir, progress=progress,
     )
-    subsets = {name: features.subset(part) for name, part in parts.items()}
     if data.features == "rhemo":
-        features = _embed_features(features, subsets["train"], data, progress)
-        subsets = {name: features.subset(part) for name, part in parts.items()}
+        features = _embed_features(features, data, progress)
+    subsets = {name: features.subset(part) for name, part in parts.items()}
     normalizer = None
     normalization = data.normalization
     if normalization == "auto":

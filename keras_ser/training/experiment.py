@@ -11,7 +11,8 @@ optionally:
 - `[compare]`: `key`, the key whose values are compared (e.g. `model.variant`),
   with runs paired over `paired` (default: the folds, seeds or held-out
   speakers in the grid) and a two-sided Wilcoxon signed-rank test per pair of
-  values.
+  values within each setting of the other `[grid]` keys (keys set only in
+  `[[cases]]` go with the compared condition).
 
 Runs go to `<runs_dir>/<experiment>/<key=value,...>/`; finished runs are not
 trained again, so an interrupted experiment continues where it stopped.
@@ -155,7 +156,8 @@ def summarise(experiment, results):
         })
     comparisons = []
     if compare:
-        others = [k for k in group_keys if k != compare]
+        # Settings of [[cases]] belong to the condition being compared; the [grid] keys give the context.
+        others = [k for k in group_keys if k != compare and k in experiment["grid"]]
         for context in sorted({tuple((k, c["group"][k]) for k in others) for c in chosen}):
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):

@@ -1,0 +1,105 @@
+"""Training RH-emo on corpora, with speaker-independent splits, into a run directory."""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_ser.audio import MaxNormalizer
+from keras_ser.datasets import (
+    FOUR_CLASS,
+    binary_vad,
+    cached_features,
+    held_out_speaker_split,
+    load_corpus,
+    select_classes,
+    split,
+)
+from keras_ser.models import fit_rhemo, rhemo
+from keras_ser.models.rhemo import STAGE1, STAGE2
+from keras_ser.training.metrics import classification_metrics
+
+ENCODER_FILE = "encoder.keras"
+
+
+def _corpus_split(items, seed):
+    """Speaker-independent (train, val, test) of one corpus; two-speaker corpora hold one speaker out."""
+    speakers = sorted({item.speaker for item in items})
+    if len(speakers) >= 3:
+        return split(items, by="speaker", seed=seed)
+    return held_out_speaker_split(items, test_speaker=speakers[-1], seed=seed)
+
+
+def _scaled(features, normalizer):
+    return keras.ops.convert_to_numpy(normalizer(features.array()))
+
+
+def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=STAGE2, max_items=0,
+                cache_dir=None, progress=True):
+    """Fit RH-emo (both stages) on the training speakers of `corpora` and save it in `run_dir`.
+
+    Writes rhemo.keras (the whole model), encoder.keras (spectrogram → [0, 1]
+    scaling by the training maximum → encoder → (64, 64, 4) embedding, ready for
+    `data.features = "rhemo"`), split.json (the speakers of each part),
+    history.json and metrics.json (validation/test emotion-head metrics on the
+    4-class subset). Stage 1 uses every training segment, stage 2 the 4-class ones.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    items, parts = [], {"train": [], "val": [], "test": []}
+    for name in corpora:
+        corpus = load_corpus(name)
+        if max_items and max_items < len(corpus):
+            rng = np.random.default_rng(seed)
+            corpus = [corpus[i] for i in np.sort(rng.choice(len(corpus), max_items, replace=False))]
+        items += corpus
+        for part, chosen in zip(parts, _corpus_split(corpus, seed)):
+            parts[part] += chosen
+    features = cached_features(items, "+".join(corpora), cache_dir=cache_dir, progress=progress)
+    subsets = {part: features.subset(chosen) for part, chosen in parts.items()}
+    normalizer = MaxNormalizer(name="max_scaling").adapt(subsets["train"].array())
+    x = {part: _scaled(subset, normalizer) for part, subset in subsets.items()}
+
+    labelled = {}
+    for part, subset in subsets.items():
+        segments = subset.segment_items()
+        kept, emotions = select_classes(segments, FOUR_CLASS)
+        kept_ids = {id(item) for item in kept}
+        rows = [i for i, item in enumerate(segments) if id(item) in kept_ids]  # same order as `kept`
+        vad = np.array([binary_vad(item) for item in kept], dtype=np.float32).reshape(-1, 3)
+        labelled[part] = (x[part][rows], emotions, vad)
+
+    model = rhemo(variant=variant, num_classes=len(FOUR_CLASS))
+    histories = fit_rhemo(
+        model, x["train"], x["val"], labelled=labelled["train"], validation_labelled=labelled["val"],
+        stage1=stage1, stage2=stage2, verbose="auto" if progress else 0,
+    )
+    model.save(run_dir / "rhemo.keras")
+    inputs = keras.Input(features.features.shape[1:], name="spectrogram")
+    encoder = keras.Model(inputs, model.get_layer("encoder")(normalizer(inputs)), name="rhemo_encoder")
+    encoder.save(run_dir / ENCODER_FILE)
+
+    metrics = {"corpora": list(corpora), "variant": variant, "seed": seed,
+               "stage1": dataclasses.asdict(stage1) if stage1 else None,
+               "stage2": dataclasses.asdict(stage2) if stage2 else None,
+               "training_maximum": normalizer.statistics["maximum"]}
+    if "emotion" in model.output:
+        for part in ("val", "test"):
+            spectrograms, emotions, _ = labelled[part]
+            if len(emotions):
+                predicted = model.predict(spectrograms, verbose=0)["emotion"]
+                metrics[f"{part}_emotion_head"] = classification_metrics(emotions, predicted, list(FOUR_CLASS))
+    metrics["wall_time_s"] = round(time.time() - started, 1)
+    (run_dir / "split.json").write_text(json.dumps(
+        {part: sorted({f"{item.corpus}:{item.speaker}" for item in chosen}) for part, chosen in parts.items()},
+        indent=1))
+    (run_dir / "history.json").write_text(json.dumps(
+        {stage: (history.history if history is not None else None) for stage, history in histories.items()},
+        indent=1, default=float))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
