@@ -46,6 +46,22 @@ def _cost(args):
     print_cost_table(args.models or ENTRY_NAMES, timing=not args.no_timing, batch_size=args.batch_size)
 
 
+def _tune(args):
+    import os
+
+    from keras_ser.tuning import distributed_environment, tune
+    from keras_ser.tuning.search import role
+
+    if args.chief or args.worker is not None:
+        os.environ.update(distributed_environment(
+            "chief" if args.chief else "worker", args.worker or 0, args.oracle_ip, args.oracle_port))
+    tuner = tune(args.config, args.max_trials, tuner=args.tuner, directory=args.directory)
+    if role() == "worker":
+        print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left")
+    else:
+        print(f"{len(tuner.oracle.trials)} trials; results in {args.directory}/{tuner.hypermodel.name}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +89,19 @@ def build_parser():
     cost.add_argument("--no-timing", action="store_true", help="only parameters and FLOPs (fast)")
     cost.add_argument("--batch-size", type=int, default=4, help="batch size of the timed steps (default: 4)")
     cost.set_defaults(handler=_cost)
+    tune = commands.add_parser("tune", help="search hyperparameters of a tuning TOML ([base] config + [space])")
+    tune.add_argument("config", help="path of the tuning TOML, e.g. tuning/anti_transfer_emodb.toml")
+    tune.add_argument(
+        "--max-trials", type=int, required=True, help="trials in all; a rerun continues up to it (hyperband: unused)"
+    )
+    tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    tune.add_argument("--directory", default="runs/tuning", help="project folder parent (default: runs/tuning)")
+    roles = tune.add_mutually_exclusive_group()
+    roles.add_argument("--chief", action="store_true", help="serve the oracle to workers (distributed search)")
+    roles.add_argument("--worker", type=int, metavar="N", help="run trials as worker N of a chief")
+    tune.add_argument("--oracle-ip", default="127.0.0.1", help="the chief's address (default: 127.0.0.1)")
+    tune.add_argument("--oracle-port", type=int, default=8000, help="the chief's port (default: 8000)")
+    tune.set_defaults(handler=_tune)
     return parser
 
 

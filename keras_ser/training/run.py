@@ -37,7 +37,7 @@ def build_network(config, input_shape, num_classes):
         raise ConfigError("model.options" if m.options else "model.variant", str(error)) from None
 
 
-def _optimizer(o):
+def make_optimizer(o):
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     kwargs = {"learning_rate": o.learning_rate}
@@ -83,7 +83,7 @@ def _history(run_dir):
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
 
 
-def _evaluate(network, data, part, batch_size):
+def evaluate_part(network, data, part, batch_size):
     """Clip-level metrics of one part: window probabilities averaged per file."""
     x, y = data.arrays(part)
     probabilities = network.predict(x, batch_size=batch_size, verbose=0)
@@ -145,7 +145,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
         trainee.compile(
-            optimizer=_optimizer(config.optimizer),
+            optimizer=make_optimizer(config.optimizer),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -180,8 +180,8 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     history = _history(run_dir)
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
     metrics = {
-        "test": _evaluate(network, data, "test", t.batch_size),
-        "val": _evaluate(network, data, "val", t.batch_size),
+        "test": evaluate_part(network, data, "test", t.batch_size),
+        "val": evaluate_part(network, data, "val", t.batch_size),
         "best_epoch": stopper.state["best_epoch"],
         "epochs_run": len(next(iter(history.values()), [])),
         "wall_time_s": round(time.time() - started, 1),

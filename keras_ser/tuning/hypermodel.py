@@ -1,0 +1,103 @@
+"""A KerasTuner HyperModel of one run configuration whose searched settings come from a search space."""
+
+import copy
+
+import keras
+import keras_tuner
+
+from keras_ser.layers import conv_layers
+from keras_ser.training.config import ConfigError
+from keras_ser.training.run import build_network, evaluate_part, make_optimizer
+from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
+
+OBJECTIVE = "val_uar"
+OBJECTIVE_DIRECTION = "max"
+
+
+def objective():
+    """The tuning objective: clip-level unweighted average recall on the validation part, maximised."""
+    return keras_tuner.Objective(OBJECTIVE, direction=OBJECTIVE_DIRECTION)
+
+
+class ValidationUAR(keras.callbacks.Callback):
+    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks)."""
+
+    def __init__(self, data, batch_size):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[OBJECTIVE] = evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
+
+
+class SERHyperModel(keras_tuner.HyperModel):
+    """Builds and trains `base` (a RunConfig) with the hyperparameters of `space` (see `parse_space`).
+
+    `data` is the PreparedData of `base.data`, prepared once and shared by all
+    trials. Hyperparameters: ``at_layer`` (int), ``beta`` (magnitude) with
+    ``beta_sign`` (when both signs are searched), ``orthogonal`` (a name of
+    ``space["orthogonal"]``), ``learning_rate`` and ``scales`` (a scale-set label).
+    """
+
+    def __init__(self, base, space, data):
+        super().__init__(name=base.name)
+        self.base = base
+        self.data = data
+        self.space = dict(space)
+        if "at_layer" in space:
+            count = len(conv_layers(build_network(base, data.input_shape, len(data.class_names))))
+            layers = list(range(1, count + 1)) if space["at_layer"] == "all" else space["at_layer"]
+            if max(layers) > count:
+                raise ConfigError("space.at_layer", f"model {base.model.builder!r} has conv layers 1..{count}, "
+                                                    f"got {max(layers)}")
+            self.space["at_layer"] = layers
+            keras.backend.clear_session()
+
+    def config_for(self, hp):
+        """The RunConfig of the hyperparameters `hp` (declaring them in `hp` when new)."""
+        config = copy.deepcopy(self.base)
+        space = self.space
+        if "at_layer" in space:
+            config.strategy.at_layers = [hp.Choice("at_layer", space["at_layer"])]
+        if "beta" in space:
+            beta = space["beta"]
+            magnitude = hp.Float("beta", beta["min"], beta["max"], sampling="log")
+            sign = hp.Choice("beta_sign", beta["signs"]) if len(beta["signs"]) > 1 else beta["signs"][0]
+            config.strategy.beta = sign * magnitude
+        if "orthogonal" in space:
+            config.strategy.orthogonal = [space["orthogonal"][hp.Choice("orthogonal", list(space["orthogonal"]))]]
+        if "learning_rate" in space:
+            lr = space["learning_rate"]
+            config.optimizer.learning_rate = hp.Float("learning_rate", lr["min"], lr["max"], sampling="log")
+        if "scales" in space:
+            label = hp.Choice("scales", space["scales"])
+            config.model.options = {**config.model.options, "scales": [float(s) for s in label.split(",")]}
+        return config.validate()
+
+    def build(self, hp):
+        config = self.config_for(hp)
+        keras.utils.set_random_seed(config.seed)
+        network = build_network(config, self.data.input_shape, len(self.data.class_names))
+        pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
+        model = wrap_for_strategy(network, config.strategy, pretrained)
+        model.compile(optimizer=make_optimizer(config.optimizer), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, callbacks=(), epochs=None, initial_epoch=0, verbose=0, **kwargs):
+        """Train on the shared data; every epoch's logs carry `val_uar`. Hyperband passes epochs/initial_epoch."""
+        t = self.base.training
+        mode = "min" if "loss" in t.monitor else "max"
+        stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=mode)
+        return model.fit(
+            self.data.dataset("train", t.batch_size, shuffle=True, seed=self.base.seed),
+            validation_data=self.data.arrays("val"),
+            shuffle=False,  # the dataset shuffles itself, seeded
+            epochs=epochs or t.epochs,
+            initial_epoch=initial_epoch,
+            verbose=verbose,
+            callbacks=[ValidationUAR(self.data, t.batch_size), stopper, *callbacks],
+            **kwargs,
+        )

@@ -1,0 +1,66 @@
+"""Running a search: the tuner, its resumable project directory and KerasTuner's chief/worker mode."""
+
+import os
+from pathlib import Path
+
+import keras_tuner
+
+from keras_ser.training.data import prepare_data
+from keras_ser.tuning.hypermodel import SERHyperModel, objective
+from keras_ser.tuning.report import write_report
+from keras_ser.tuning.space import load_tuning
+
+TUNERS = ("random", "bayesian", "hyperband")
+
+
+def distributed_environment(role, worker=0, ip="127.0.0.1", port=8000):
+    """The KERASTUNER_* variables of a chief (serves the oracle) or worker `worker` (runs trials)."""
+    if role not in ("chief", "worker"):
+        raise ValueError(f"role must be 'chief' or 'worker', got {role!r}")
+    tuner_id = "chief" if role == "chief" else f"tuner{worker}"
+    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": ip, "KERASTUNER_ORACLE_PORT": str(port)}
+
+
+def make_tuner(kind, hypermodel, max_trials, directory, project_name, seed=0):
+    """A KerasTuner tuner over `hypermodel` that resumes from `directory/project_name` when it exists.
+
+    Hyperband has no trial count: it brackets up to the base config's epochs.
+    Every tuner clears the Keras session and collects garbage before each build
+    (`keras_tuner.Tuner._try_build`), so trials do not accumulate models.
+    """
+    common = {"objective": objective(), "directory": str(directory), "project_name": project_name,
+              "overwrite": False, "seed": seed}
+    if kind == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+    if kind == "hyperband":
+        return keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.base.training.epochs, **common)
+    raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+
+
+def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=None, progress=True, callbacks=()):
+    """Search the space of the tuning TOML `path`; returns the tuner.
+
+    The project lives in `directory/<base name>`: running the same command again
+    continues an interrupted search (and runs more trials when `max_trials`
+    grew). In KerasTuner's distributed mode (KERASTUNER_* variables, see
+    `distributed_environment`) the chief serves the oracle and writes the
+    report; workers only run trials. The report (results.csv/.md, the per-layer
+    plot, best_config.toml) goes to the project folder.
+    """
+    base, space = load_tuning(path)
+    data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress)
+    hypermodel = SERHyperModel(base, space, data)
+    searcher = make_tuner(tuner, hypermodel, max_trials, directory, base.name, seed=base.seed)
+    searcher.search(callbacks=list(callbacks), verbose=1 if progress else 0)
+    if role() != "worker":
+        write_report(searcher.oracle, hypermodel, Path(directory) / base.name)
+    return searcher
+
+
+def role():
+    """This process's part in a search: "single", or "chief"/"worker" in KerasTuner's distributed mode."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"

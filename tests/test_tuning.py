@@ -1,0 +1,281 @@
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from keras_ser.cli import main
+from keras_ser.training import ConfigError, config_from_dict, load_config
+from keras_ser.training.data import prepare_data
+from keras_ser.training.run import build_network
+from keras_ser.tuning import MTS_SCALE_SETS, OBJECTIVE, SERHyperModel, load_tuning, make_tuner, parse_space, tune
+
+TINY_BASE = {
+    "name": "tiny_tune",
+    "data": {"corpora": ["emodb"], "max_items": 60},
+    "model": {"builder": "a3", "options": {"filters": 4, "hidden_units": 16}},
+    "training": {"batch_size": 8, "epochs": 1},
+}
+LR_SPACE = {"learning_rate": {"min": 1e-4, "max": 1e-2}}
+
+
+def base(**sections):
+    raw = json.loads(json.dumps(TINY_BASE))
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return config_from_dict(raw)
+
+
+def write_tuning(path, base_sections, space_lines):
+    """A tuning TOML of the tiny base config (with `base_sections` merged in) and a [space] given as TOML lines."""
+    raw = json.loads(json.dumps(TINY_BASE))
+    for section, values in base_sections.items():
+        raw.setdefault(section, {}).update(values)
+    lines = ["[base]", f'name = "{raw["name"]}"']
+    for section in ("data", "model", "strategy", "training"):
+        if section in raw:
+            lines.append(f"{section} = {_inline(raw[section])}")
+    path.write_text("\n".join(lines + ["", "[space]", *space_lines]) + "\n")
+    return path
+
+
+def _inline(table):
+    return "{" + ", ".join(f"{k} = {_inline(v) if isinstance(v, dict) else json.dumps(v)}"
+                           for k, v in table.items()) + "}"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(data_root):
+    return prepare_data(base().data, progress=False)
+
+
+@pytest.fixture(scope="module")
+def orthogonal_models(tmp_path_factory, tiny_data):
+    """Two untrained A3 speaker networks (10 EmoDB speakers) saved as .keras files."""
+    folder = tmp_path_factory.mktemp("orthogonal")
+    paths = {}
+    for seed, name in enumerate(("speaker", "text")):
+        keras.utils.set_random_seed(seed)
+        network = build_network(base(), tiny_data.input_shape, 10)
+        network.save(folder / f"{name}.keras")
+        paths[name] = str(folder / f"{name}.keras")
+    return paths
+
+
+# --- search space -----------------------------------------------------------------------
+
+AT_BASE = {"strategy": {"kind": "anti_transfer", "orthogonal": ["x"]}}
+
+
+@pytest.mark.parametrize(
+    "sections, space, key, message",
+    [
+        ({}, {}, "space", "give a table of hyperparameters"),
+        ({}, {"dropout": 1}, "space.dropout", "unknown key; known: at_layer"),
+        ({}, {"at_layer": "all"}, "space.at_layer", "needs base strategy.kind = \"anti_transfer\""),
+        (AT_BASE, {"at_layer": [0, 1]}, "space.at_layer", "1-based conv layer numbers"),
+        (AT_BASE, {"beta": {"min": 1.0, "max": 0.5}}, "space.beta", "min must be below max"),
+        (AT_BASE, {"beta": {"signs": [2]}}, "space.beta.signs", r"give \[1\], \[-1\] or \[1, -1\]"),
+        (AT_BASE, {"beta": {"step": 1}}, "space.beta.step", "unknown key; known: min, max, signs"),
+        (AT_BASE, {"orthogonal": {"speaker": ""}}, "space.orthogonal", "name = \"path"),
+        ({}, {"learning_rate": {"min": 0.0, "max": 1e-3}}, "space.learning_rate", "positive numbers"),
+        ({}, {"learning_rate": 1e-3}, "space.learning_rate", "give a table"),
+        ({}, {"scales": "all"}, "space.scales", "apply to model.variant = \"mts\", not 'real'"),
+        ({"model": {"variant": "mts"}}, {"scales": [[0.5, -1]]}, "space.scales", "list of scale sets"),
+        ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a", "b"]}}, LR_SPACE, "strategy.kind",
+         "one stage per trial"),
+    ],
+)
+def test_bad_search_space_names_the_key(sections, space, key, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_space(space, base(**sections))
+    assert info.value.key == key
+
+
+def test_space_defaults_and_the_thesis_scale_sets():
+    space = parse_space({"beta": {}, "at_layer": [3, 1, 3]}, base(**AT_BASE))
+    assert space["beta"] == {"min": 0.01, "max": 20.0, "signs": [1]}
+    assert space["at_layer"] == [1, 3]
+    assert len(MTS_SCALE_SETS) == 11 and all(1 in s and len(s) % 2 == 1 for s in MTS_SCALE_SETS)
+    scales = parse_space({"scales": "all"}, base(model={"variant": "mts"}))["scales"]
+    assert scales[0] == "0.25,1,4" and scales[-1] == "0.7,0.8,0.9,1,1.111,1.25,1.428" and len(set(scales)) == 11
+
+
+def test_bad_tuning_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no tuning file"):
+        load_tuning(tmp_path / "missing.toml")
+    only_base = tmp_path / "only_base.toml"
+    only_base.write_text('[base]\nname = "x"\n')
+    with pytest.raises(ConfigError, match=r"must hold exactly a \[base\] run configuration and a \[space\]"):
+        load_tuning(only_base)
+    bad_base = tmp_path / "bad_base.toml"
+    bad_base.write_text('[base]\ndata = {split = "bogus"}\n[space]\nlearning_rate = {min = 1e-4, max = 1e-3}\n')
+    with pytest.raises(ConfigError, match="data.split"):
+        load_tuning(bad_base)
+
+
+def test_shipped_search_spaces_load():
+    for path in sorted(Path(__file__).parent.parent.joinpath("tuning").glob("*.toml")):
+        config, space = load_tuning(path)
+        assert space, path
+
+
+# --- the hypermodel ---------------------------------------------------------------------
+
+def test_hyperparameters_map_onto_the_run_config(tiny_data, orthogonal_models):
+    space = parse_space({"at_layer": "all", "beta": {"signs": [1, -1]}, "orthogonal": orthogonal_models,
+                         "learning_rate": {"min": 1e-5, "max": 1e-3}},
+                        base(strategy={"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]}))
+    hypermodel = SERHyperModel(base(strategy={"kind": "anti_transfer", "orthogonal": ["x"]}), space, tiny_data)
+    assert hypermodel.space["at_layer"] == [1, 2]  # A3 has two conv layers
+    hp = keras_tuner.HyperParameters()
+    hypermodel.config_for(hp)  # declares the hyperparameters
+    assert set(hp.values) == {"at_layer", "beta", "beta_sign", "orthogonal", "learning_rate"}
+    hp.values.update(at_layer=2, beta=2.5, beta_sign=-1, orthogonal="text", learning_rate=3e-4)
+    config = hypermodel.config_for(hp)
+    assert config.strategy.at_layers == [2] and config.strategy.beta == -2.5
+    assert config.strategy.orthogonal == [orthogonal_models["text"]] and config.optimizer.learning_rate == 3e-4
+    with pytest.raises(ConfigError, match=r"space.at_layer.*has conv layers 1..2, got 3"):
+        SERHyperModel(base(**AT_BASE), parse_space({"at_layer": [1, 3]}, base(**AT_BASE)), tiny_data)
+
+
+def test_scale_set_reaches_the_mts_layers(tiny_data):
+    mts = base(model={"variant": "mts"})
+    hypermodel = SERHyperModel(mts, parse_space({"scales": [[0.5, 1, 2], [0.8, 1, 1.25]]}, mts), tiny_data)
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("scales", ["0.5,1,2", "0.8,1,1.25"])
+    hp.values["scales"] = "0.8,1,1.25"
+    model = hypermodel.build(hp)
+    scales = {tuple(layer.scales) for layer in model.layers if hasattr(layer, "scales")}
+    assert scales == {(0.8, 1.0, 1.25)}
+
+
+def _clip_uar(model, data):
+    """Clip-level UAR from scratch: window probabilities averaged per clip, mean recall over classes."""
+    x, y = data.arrays("val")
+    probabilities = model.predict(x, verbose=0)
+    clips = data.parts["val"].item_index[data.parts["val"].rows]
+    predicted, truth = {}, {}
+    for clip in np.unique(clips):
+        predicted[clip] = probabilities[clips == clip].mean(axis=0).argmax()
+        truth[clip] = y[clips == clip][0]
+    recalls = [np.mean([predicted[c] == label for c in truth if truth[c] == label]) for label in set(truth.values())]
+    return float(np.mean(recalls))
+
+
+def test_anti_transfer_search_reports_val_uar_to_the_oracle(tmp_path, tiny_data, orthogonal_models):
+    at_base = base(strategy={"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]})
+    space = parse_space({"at_layer": "all", "beta": {"signs": [1, -1]}, "orthogonal": orthogonal_models}, at_base)
+    hypermodel = SERHyperModel(at_base, space, tiny_data)
+    tuner = make_tuner("random", hypermodel, 2, tmp_path, "at")
+    tuner.search(verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert len(trials) == 2
+    for trial in trials:  # "objective value missing" would leave a trial FAILED with no score
+        assert trial.status == "COMPLETED" and math.isfinite(trial.score) and 0 <= trial.score <= 1
+        assert trial.metrics.exists(OBJECTIVE)
+        # one epoch: the score is the clip-level validation UAR of the trained weights
+        assert trial.score == pytest.approx(_clip_uar(tuner.load_model(trial), tiny_data))
+
+
+# --- the command line -------------------------------------------------------------------
+
+class _RSSRecorder(keras.callbacks.Callback):
+    """Resident memory (MB) at the end of each trial; shared by the tuner's per-trial copies."""
+
+    def __init__(self):
+        super().__init__()
+        self.rss = []
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_train_end(self, logs=None):
+        status = Path("/proc/self/status").read_text()
+        self.rss.append(int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024)
+
+
+def test_cli_search_writes_the_report_and_resumes(tmp_path, tiny_data, orthogonal_models, capsys):
+    config = write_tuning(
+        tmp_path / "at.toml", {"strategy": {"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]}},
+        ["at_layer = \"all\"", "beta = {min = 0.01, max = 20.0, signs = [1, -1]}",
+         "learning_rate = {min = 1e-4, max = 1e-2}"])
+    args = ["tune", str(config), "--directory", str(tmp_path / "runs")]
+    assert main([*args, "--max-trials", "1"]) == 0
+    assert "1 trials" in capsys.readouterr().out
+    project = tmp_path / "runs" / "tiny_tune"
+    first = (project / "trial_0" / "trial.json").read_text()
+    assert main([*args, "--max-trials", "2"]) == 0
+    output = capsys.readouterr().out
+    assert "Reloading Tuner" in output and output.count("Running Trial") == 1 and "2 trials" in output
+    assert (project / "trial_0" / "trial.json").read_text() == first  # the finished trial was not rerun
+    rows = (project / "results.csv").read_text().splitlines()
+    assert rows[0] == "trial,at_layer,beta,beta_sign,learning_rate,val_uar,status" and len(rows) == 3
+    assert all(row.endswith(",COMPLETED") for row in rows[1:])
+    assert (project / "results.md").read_text().startswith("| trial | at_layer |")
+    assert (project / "val_uar_per_at_layer.png").stat().st_size > 0
+    best = load_config(project / "best_config.toml")
+    scores = {row.split(",")[0]: float(row.split(",")[-2]) for row in rows[1:]}
+    best_trial = json.loads((project / f"trial_{max(scores, key=scores.get)}" / "trial.json").read_text())
+    values = best_trial["hyperparameters"]["values"]
+    assert best.strategy.at_layers == [values["at_layer"]]
+    assert best.strategy.beta == pytest.approx(values["beta_sign"] * values["beta"])
+    assert best.optimizer.learning_rate == pytest.approx(values["learning_rate"])
+
+
+def test_memory_stays_flat_over_trials(tmp_path, data_root):
+    config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
+    recorder = _RSSRecorder()
+    tuner = tune(config, 5, directory=tmp_path, progress=False, callbacks=[recorder])
+    assert len(tuner.oracle.trials) == 5 and len(recorder.rss) == 5
+    assert recorder.rss[-1] - recorder.rss[1] < 150, recorder.rss
+
+
+def test_cli_reports_space_errors(tmp_path, capsys):
+    config = write_tuning(tmp_path / "bad.toml", {}, ["at_layer = [1]"])
+    assert main(["tune", str(config), "--max-trials", "1"]) == 2
+    assert "config key 'space.at_layer'" in capsys.readouterr().err
+
+
+# --- distributed ------------------------------------------------------------------------
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_chief_and_two_workers_share_one_search(tmp_path, data_root):
+    config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
+    common = [sys.executable, "-m", "keras_ser.cli", "tune", str(config), "--max-trials", "3",
+              "--directory", str(tmp_path / "runs"), "--oracle-port", str(_free_port())]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("chief", "worker0", "worker1")]
+    processes = []
+    try:
+        processes.append(subprocess.Popen([*common, "--chief"], env=env, stdout=logs[0], stderr=subprocess.STDOUT))
+        for index in (0, 1):
+            processes.append(subprocess.Popen([*common, "--worker", str(index)], env=env, stdout=logs[index + 1],
+                                              stderr=subprocess.STDOUT))
+        for process in processes:
+            process.wait(timeout=240)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for log in logs:
+            log.close()
+    outputs = {name: (tmp_path / f"{name}.log").read_text() for name in ("chief", "worker0", "worker1")}
+    assert [process.returncode for process in processes] == [0, 0, 0], {k: v[-2000:] for k, v in outputs.items()}
+    project = tmp_path / "runs" / "tiny_tune"
+    rows = (project / "results.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3 and all(row.endswith(",COMPLETED") for row in rows), rows
+    assert "3 trials" in outputs["chief"], outputs["chief"][-2000:]
+    assert all("no trials left" in outputs[name] for name in ("worker0", "worker1")), outputs
