@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import scipy.signal
 import soundfile
 
 from keras_ser import audio

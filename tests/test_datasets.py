@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from keras_ser.datasets import (
-    CORPORA,
     CORPUS_EMOTIONS,
     EMOTIONS,
     FOUR_CLASS,

@@ -203,16 +203,20 @@ def _check_type(key, value, expected):
         raise ConfigError(key, f"must be of type {expected.__name__}, got {value!r}")
 
 
-def load_config(path):
-    """Read and validate a TOML run configuration."""
+def read_toml(path, what="configuration"):
+    """The top-level table of a TOML file, with clear errors for a missing file or invalid TOML."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no configuration file at '{path}'")
+        raise FileNotFoundError(f"no {what} file at '{path}'")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("<file>", f"'{path}' is not valid TOML: {error}") from None
-    return config_from_dict(raw)
+
+
+def load_config(path):
+    """Read and validate a TOML run configuration."""
+    return config_from_dict(read_toml(path))
 
 
 def dump_toml(config):

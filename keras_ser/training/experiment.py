@@ -21,12 +21,11 @@ trained again, so an interrupted experiment continues where it stopped.
 import copy
 import itertools
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from keras_ser.training.config import ConfigError, config_from_dict
+from keras_ser.training.config import ConfigError, config_from_dict, read_toml
 from keras_ser.training.metrics import wilcoxon_signed_rank
 from keras_ser.training.run import train
 
@@ -51,7 +50,7 @@ def find_experiment(name):
 
 
 def load_experiment(path):
-    raw = tomllib.loads(Path(path).read_text())
+    raw = read_toml(path, "experiment")
     for key in raw:
         if key not in EXPERIMENT_KEYS:
             raise ConfigError(key, f"unknown experiment key; known: {', '.join(EXPERIMENT_KEYS)}")

@@ -1,10 +1,8 @@
 """The search space of a tuning run: which hyperparameters vary, over which values (a TOML `[space]` table)."""
 
 import math
-import tomllib
-from pathlib import Path
 
-from keras_ser.training.config import ConfigError, config_from_dict
+from keras_ser.training.config import ConfigError, config_from_dict, read_toml
 
 # The thesis's 11 scale sets of the MTS convolutions (METHODS.md §6).
 MTS_SCALE_SETS = (
@@ -111,13 +109,7 @@ def _scale_sets(value):
 
 def load_tuning(path):
     """The base RunConfig and the search space of a tuning TOML (`[base]` and `[space]` tables)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no tuning file at '{path}'")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("<file>", f"'{path}' is not valid TOML: {error}") from None
+    raw = read_toml(path, "tuning")
     unknown = sorted(set(raw) - {"base", "space"})
     if unknown or "base" not in raw or "space" not in raw:
         raise ConfigError(unknown[0] if unknown else "<file>",
