@@ -7,6 +7,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ser.layers.arguments import int_tuple, padding_mode
+
 
 def resampled_length(length, scale):
     """Length of a kernel axis of ``length`` taps resampled by ``scale``: round half up, at least 1."""
@@ -45,15 +47,6 @@ def _pad_or_crop(x, before, after, axis):
         widths[axis] = (max(before, 0), max(after, 0))
         x = ops.pad(x, widths)
     return x
-
-
-def _pair(value, name):
-    """Normalise an int or a pair of ints to a tuple of two positive ints."""
-    items = np.ravel(value).tolist()
-    pair = tuple(items * 2 if np.ndim(value) == 0 else items)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair):
-        raise ValueError(f"MTSConv2D: `{name}` must be a positive int or a pair of positive ints, got {value!r}.")
-    return pair
 
 
 def _positive_factors(values, name):
@@ -163,7 +156,7 @@ class MTSConv2D(keras.layers.Layer):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"MTSConv2D: `filters` must be a positive int, got {filters!r}.")
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", "MTSConv2D")
         self.scales = _positive_factors(scales, "scales")
         if freq_scales is None:
             self.freq_scales = None
@@ -185,16 +178,14 @@ class MTSConv2D(keras.layers.Layer):
                 f"resampled sizes {self.branch_kernel_sizes}, some of them equal; every branch needs its own "
                 "size, so drop or spread out the scale factors."
             )
-        self.strides = _pair(strides, "strides")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.strides = int_tuple(strides, 2, "strides", "MTSConv2D")
+        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", "MTSConv2D")
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"MTSConv2D: `strides`={self.strides} > 1 cannot be combined with "
                 f"`dilation_rate`={self.dilation_rate} > 1; set one of them to 1."
             )
-        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(f"MTSConv2D: `padding` must be 'valid' or 'same', got {padding!r}.")
-        self.padding = padding.lower()
+        self.padding = padding_mode(padding, "MTSConv2D")
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

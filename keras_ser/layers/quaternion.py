@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_ser.layers import quaternion_initializers  # noqa: F401  (registers "quaternion_glorot"/"quaternion_he")
+from keras_ser.layers.arguments import int_tuple, padding_mode
 
 
 def hamilton_kernel(components, transposed=False):
@@ -32,24 +33,6 @@ def hamilton_kernel(components, transposed=False):
     )
     in_axis, out_axis = (-1, -2) if transposed else (-2, -1)
     return ops.concatenate([ops.concatenate(row, axis=out_axis) for row in blocks], axis=in_axis)
-
-
-def _int_tuple(value, rank, name, layer, minimum=1):
-    """Normalise an int or a ``rank``-tuple of ints ``>= minimum`` to a tuple."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
-    if len(values) != rank or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values
-    ):
-        raise ValueError(
-            f"{layer}: `{name}` must be an int >= {minimum} or a tuple of {rank} such ints, got {value!r}."
-        )
-    return tuple(int(v) for v in values)
-
-
-def _padding(padding, layer):
-    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-        raise ValueError(f"{layer}: `padding` must be 'valid' or 'same', got {padding!r}.")
-    return padding.lower()
 
 
 class _QuaternionLayer(keras.layers.Layer):
@@ -155,10 +138,10 @@ class _QuaternionConvBase(_QuaternionLayer):
         super().__init__(filters, **kwargs)
         name = type(self).__name__
         self.filters = self.channels
-        self.kernel_size = _int_tuple(kernel_size, 2, "kernel_size", name)
-        self.strides = _int_tuple(strides, 2, "strides", name)
-        self.padding = _padding(padding, name)
-        self.dilation_rate = _int_tuple(dilation_rate, 2, "dilation_rate", name)
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", name)
+        self.strides = int_tuple(strides, 2, "strides", name)
+        self.padding = padding_mode(padding, name)
+        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", name)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"{name}: `strides`={self.strides} > 1 cannot be combined with "
@@ -255,7 +238,7 @@ class QuaternionConv2DTranspose(_QuaternionConvBase):
         self.output_padding = (
             None
             if output_padding is None
-            else _int_tuple(output_padding, 2, "output_padding", type(self).__name__, minimum=0)
+            else int_tuple(output_padding, 2, "output_padding", type(self).__name__, minimum=0)
         )
         if self.output_padding is not None and any(p >= s for p, s in zip(self.output_padding, self.strides)):
             raise ValueError(
