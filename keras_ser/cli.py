@@ -2,7 +2,10 @@
 
 import argparse
 import dataclasses
+import json
 import sys
+
+DEFAULT_MODEL = "rhemo-qvgg16"
 
 
 def _train(args):
@@ -30,9 +33,11 @@ def _rhemo(args):
 
     metrics = train_rhemo(
         args.corpora, args.run_dir, variant=args.variant, seed=args.seed,
-        stage1=dataclasses.replace(STAGE1, epochs=args.stage1_epochs) if args.stage1_epochs else None,
-        stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs) if args.stage2_epochs else None,
-        max_items=args.max_items,
+        stage1=dataclasses.replace(STAGE1, epochs=args.stage1_epochs, learning_rate=args.stage1_lr)
+        if args.stage1_epochs else None,
+        stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs, learning_rate=args.stage2_lr)
+        if args.stage2_epochs else None,
+        max_items=args.max_items, fractions=tuple(args.fractions), head_units=args.head_units,
     )
     head = metrics.get("test_emotion_head")
     summary = f"test emotion head UAR {head['uar']:.4f}" if head else "no emotion head"
@@ -62,6 +67,101 @@ def _tune(args):
         print(f"{len(tuner.oracle.trials)} trials; results in {args.directory}/{tuner.hypermodel.name}")
 
 
+def _predict(args):
+    from pathlib import Path
+
+    from keras_ser.presets import load
+
+    model = load(args.model)
+    target = Path(args.target)
+    options = {"aggregate": args.aggregate, "hop_seconds": args.hop}
+    if target.is_dir():
+        results = model.predict_folder(target, progress=not args.json, **options)
+    else:
+        results = [model.predict_file(target, **options)]
+    if args.json:
+        print(json.dumps([result.to_dict() for result in results], indent=1))
+        return
+    for result in results:
+        labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
+        dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
+        print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else ""))
+        if args.windows:
+            for window in result.windows:
+                top = window["labels"][0]
+                print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: {top['label']} {top['score']:.3f}")
+
+
+def _models(args):
+    from keras_ser.presets import list_models, model_info
+
+    rows = [("name", "architecture", "params", "test UAR (mean over corpora)")]
+    for name in list_models(args.pattern):
+        info = model_info(name)
+        test = info.get("metrics", {}).get("test", {})
+        uar = f"{sum(m['uar'] for m in test.values()) / len(test):.3f}" if test else "-"
+        rows.append((name, info.get("architecture", ""), f"{info.get('parameters', {}).get('total', 0):,}", uar))
+    if len(rows) == 1:
+        print(f"no zoo models match {args.pattern!r}")
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _download(args):
+    from keras_ser.presets import resolve
+    from keras_ser.presets.registry import zoo_dir
+
+    folder = resolve(args.name, force_download=args.force)
+    where = "installed with keras-ser" if zoo_dir() in folder.parents else "cached"
+    print(f"{args.name}: {where} at {folder}")
+
+
+def _publish(args):
+    from keras_ser.hub.publish import publish
+
+    print(publish(args.folder, args.repo, token=args.token, private=args.private))
+
+
+def _export(args):
+    from pathlib import Path
+
+    from keras_ser.presets import load
+    from keras_ser.presets.export import export_model
+
+    output = args.output or f"{Path(args.name).name}-{args.format}" + (".tflite" if args.format == "tflite" else "")
+    path = export_model(load(args.name), output, format=args.format, overwrite=args.overwrite)
+    print(f"{args.name} exported as {args.format} to {path}")
+
+
+def _preset(args):
+    from pathlib import Path
+
+    from keras_ser.presets.from_run import preset_from_run, rhemo_preset_from_run
+
+    convert = rhemo_preset_from_run if (Path(args.run_dir) / "rhemo.keras").is_file() else preset_from_run
+    metadata = convert(args.run_dir, args.folder, name=args.name, description=args.description,
+                       half_precision=not args.full_precision, overwrite=args.overwrite)
+    for corpus, values in metadata["metrics"]["test"].items():
+        print(f"{metadata['name']} test {corpus}: accuracy {values['accuracy']:.4f}, UAR {values['uar']:.4f}")
+    print(f"preset written to {args.folder}")
+
+
+def _model_cards(args):
+    from pathlib import Path
+
+    from keras_ser.hub.card import zoo_model_cards
+    from keras_ser.presets.registry import zoo_dir
+
+    text = zoo_model_cards(args.zoo or zoo_dir())
+    if args.write:
+        Path(args.write).write_text(text)
+        print(f"written to {args.write}")
+    else:
+        print(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,7 +181,13 @@ def build_parser():
     rhemo.add_argument("--variant", default="full", help="RH-emo variant (full or an ablation of Fig. 6.3)")
     rhemo.add_argument("--stage1-epochs", type=int, default=500, help="stage 1 epoch limit (0 skips the stage)")
     rhemo.add_argument("--stage2-epochs", type=int, default=500, help="stage 2 epoch limit (0 skips the stage)")
+    rhemo.add_argument("--stage1-lr", type=float, default=1e-3, help="stage 1 learning rate (default: 1e-3)")
+    rhemo.add_argument("--stage2-lr", type=float, default=1e-6, help="stage 2 learning rate (default: 1e-6, the thesis)")
+    rhemo.add_argument("--head-units", type=int, default=4096, help="width of the heads' hidden layers (default: 4096)")
     rhemo.add_argument("--max-items", type=int, default=0, help="use at most this many files per corpus")
+    rhemo.add_argument("--fractions", type=float, nargs=3, default=(0.7, 0.2, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+                       help="speaker shares of each corpus's parts (default: 0.7 0.2 0.1; two-speaker corpora "
+                       "hold their last speaker out)")
     rhemo.add_argument("--seed", type=int, default=0)
     rhemo.set_defaults(handler=_rhemo)
     cost = commands.add_parser("cost", help="parameters, FLOPs and CPU step times of the zoo's architectures")
@@ -102,6 +208,46 @@ def build_parser():
     tune.add_argument("--oracle-ip", default="127.0.0.1", help="the chief's address (default: 127.0.0.1)")
     tune.add_argument("--oracle-port", type=int, default=8000, help="the chief's port (default: 8000)")
     tune.set_defaults(handler=_tune)
+    predict = commands.add_parser("predict", help="label the emotion of an audio file or of every file in a folder")
+    predict.add_argument("target", help="an audio file or a folder of them")
+    predict.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo name, preset folder or hf://org/name (default: {DEFAULT_MODEL})")
+    predict.add_argument("--json", action="store_true", help="print JSON (labels, V/A/D, per-window results)")
+    predict.add_argument("--aggregate", choices=("mean", "max", "vote"), default="mean",
+                         help="how window scores of long audio are pooled (default: mean)")
+    predict.add_argument("--hop", type=float, help="seconds between sliding windows (default: the window length, 4 s)")
+    predict.add_argument("--windows", action="store_true", help="also print the top label of every window")
+    predict.set_defaults(handler=_predict)
+    zoo_models = commands.add_parser("models", help="list the zoo's models")
+    zoo_models.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern (default: *)")
+    zoo_models.set_defaults(handler=_models)
+    download = commands.add_parser("download", help="fetch a model into the Hugging Face cache ahead of offline use")
+    download.add_argument("name", help="zoo name or hf://org/name")
+    download.add_argument("--force", action="store_true", help="download again even if cached")
+    download.set_defaults(handler=_download)
+    publish = commands.add_parser("publish", help="upload a preset folder to the Hugging Face Hub")
+    publish.add_argument("folder", help="a preset folder (keras_ser.hub.save_preset or keras-ser preset)")
+    publish.add_argument("repo", help="Hub repository id, e.g. my-org/rhemo-qvgg16-finetuned")
+    publish.add_argument("--private", action="store_true", help="create the repository as private")
+    publish.add_argument("--token", help="Hugging Face token (default: the one of `hf auth login`)")
+    publish.set_defaults(handler=_publish)
+    export = commands.add_parser("export", help="export a model for deployment (audio windows in, probabilities out)")
+    export.add_argument("name", help="zoo name, preset folder or hf://org/name")
+    export.add_argument("--format", choices=("savedmodel", "tflite", "onnx"), default="savedmodel")
+    export.add_argument("--output", help="output path (default: <name>-<format>)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    export.set_defaults(handler=_export)
+    preset = commands.add_parser("preset", help="turn a training run (keras-ser train or rhemo) into a preset folder")
+    preset.add_argument("run_dir", help="the run directory")
+    preset.add_argument("folder", help="the preset folder to write")
+    preset.add_argument("--name", help="preset name (default: the run's name)")
+    preset.add_argument("--description", default="", help="one line for the model card")
+    preset.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
+    preset.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
+    preset.set_defaults(handler=_preset)
+    cards = commands.add_parser("model-cards", help="print (or --write) MODEL_CARDS.md from the zoo's metadata")
+    cards.add_argument("--write", metavar="PATH", help="write the text to PATH, e.g. MODEL_CARDS.md")
+    cards.add_argument("--zoo", help="zoo folder (default: the installed zoo)")
+    cards.set_defaults(handler=_model_cards)
     return parser
 
 
@@ -109,7 +255,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"keras-ser {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -493,6 +493,25 @@ def test_speaker_split_no_leakage_real(real):
     check_no_leakage({name: real(name) for name in ("ravdess", "emodb", "fsdd")})
 
 
+def test_per_corpus_split_gives_every_corpus_test_speakers(real):
+    from keras_ser.datasets import split_per_corpus
+
+    items = real("ravdess") + real("emodb") + real("tess")
+    parts = split_per_corpus(items, seed=0, fractions=(0.6, 0.2, 0.2))
+    assert_partition(items, parts)
+    # TESS validation files share their training speaker (OAF); every other part is speaker-independent.
+    assert_speaker_independent((parts[0], [item for item in parts[1] if item.corpus != "tess"], parts[2]))
+    test_speakers = {(item.corpus, item.speaker) for item in parts[2]}
+    assert {corpus for corpus, _ in test_speakers} == {"ravdess", "emodb", "tess"}
+    assert ("tess", "YAF") in test_speakers and ("tess", "OAF") not in test_speakers
+    # Per corpus it is the corpus's own split: 24 actors -> 14/5/5, 10 speakers -> 6/2/2.
+    count = lambda part, corpus: len({item.speaker for item in part if item.corpus == corpus})  # noqa: E731
+    assert [count(part, "ravdess") for part in parts] == [14, 5, 5]
+    assert [count(part, "emodb") for part in parts] == [6, 2, 2]
+    tess_validation = [item for item in parts[1] if item.corpus == "tess"]
+    assert len(tess_validation) == 280  # 20 % of OAF's 1400 files
+
+
 def test_speaker_split_no_leakage_synthetic(tmp_path):
     check_no_leakage(synthetic_corpora(tmp_path))
 

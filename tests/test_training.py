@@ -53,6 +53,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"split": "fold", "fold": 4}}, "data.fold", r"must be in \[0, data.folds=4\)"),
         ({"data": {"split": "held_out"}}, "data.test_speaker", "needs the speaker to test on"),
         ({"data": {"features": "rhemo"}}, "data.rhemo_model", "need the path of a trained RH-emo model"),
+        ({"data": {"fractions": [0.5, 0.5]}}, "data.fractions", r"\[train, val, test\] shares"),
+        ({"data": {"fractions": [0.5, 0.3, 0.3]}}, "data.fractions", "summing to 1"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),

@@ -17,7 +17,7 @@ from keras_ser.datasets.files import AUDIO_EXTENSIONS, audio_files
 from keras_ser.datasets.item import CorpusError, Item
 from keras_ser.datasets.load import CORPORA, load_corpus
 from keras_ser.datasets.paths import DATA_ENV, default_data_root
-from keras_ser.datasets.splits import held_out_speaker_split, speaker_folds, split
+from keras_ser.datasets.splits import held_out_speaker_split, speaker_folds, split, split_per_corpus
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -44,4 +44,5 @@ __all__ = [
     "select_classes",
     "speaker_folds",
     "split",
+    "split_per_corpus",
 ]

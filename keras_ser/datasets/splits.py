@@ -179,3 +179,27 @@ def held_out_speaker_split(items, test_speaker, val_fraction=0.2, seed=0):
     shuffled = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))]
     n_val = int(np.floor(val_fraction * len(shuffled) + 0.5))
     return _take(items, shuffled[n_val:]), _take(items, shuffled[:n_val]), _take(items, test)
+
+
+def split_per_corpus(items, seed=0, fractions=(0.7, 0.2, 0.1)):
+    """(train, val, test) made corpus by corpus, so every corpus has test speakers.
+
+    Corpora with three or more speakers are split by speaker with `fractions`;
+    two-speaker corpora (TESS) hold their last speaker out for testing
+    (`held_out_speaker_split`, validation = `fractions[1]` of the other speaker's files).
+    """
+    by_corpus = {}
+    for item in items:
+        by_corpus.setdefault(item.corpus, []).append(item)
+    parts = ([], [], [])
+    for corpus, chosen in sorted(by_corpus.items()):
+        speakers = sorted({item.speaker for item in chosen if item.speaker is not None})
+        if len(speakers) >= 3:
+            corpus_parts = split(chosen, by="speaker", seed=seed, fractions=fractions)
+        elif len(speakers) == 2:
+            corpus_parts = held_out_speaker_split(chosen, speakers[-1], val_fraction=fractions[1], seed=seed)
+        else:
+            raise ValueError(f"corpus {corpus!r} has {len(speakers)} speaker(s); a speaker-independent split needs 2 or more")
+        for part, chosen_part in zip(parts, corpus_parts):
+            part += chosen_part
+    return parts

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 
-SPLITS = ("speaker", "random", "fold", "held_out")
+SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus")
 TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
 NORMALIZATIONS = ("auto", "zscore", "max", "none")
@@ -34,6 +34,7 @@ class DataConfig:
     task: str = "emotion"
     classes: list = dataclasses.field(default_factory=lambda: ["neutral", "angry", "happy", "sad"])
     split: str = "speaker"
+    fractions: list = dataclasses.field(default_factory=lambda: [0.7, 0.2, 0.1])
     fold: int = 0
     folds: int = 4
     test_speaker: str = ""
@@ -115,6 +116,10 @@ class RunConfig:
             raise ConfigError("data.classes", f"give two or more distinct class names, or \"all\", got {d.classes!r}")
         if d.task == "speaker" and d.split != "random":
             raise ConfigError("data.split", "speaker recognition needs the same speakers in every part: use 'random'")
+        if not (isinstance(d.fractions, list) and len(d.fractions) == 3
+                and all(isinstance(f, (int, float)) and f >= 0 for f in d.fractions)
+                and d.fractions[0] > 0 and math.isclose(sum(d.fractions), 1.0)):
+            raise ConfigError("data.fractions", f"give [train, val, test] shares >= 0 summing to 1, got {d.fractions!r}")
         if d.split == "fold" and not 0 <= d.fold < d.folds:
             raise ConfigError("data.fold", f"must be in [0, data.folds={d.folds}), got {d.fold}")
         if d.split == "held_out" and not d.test_speaker:

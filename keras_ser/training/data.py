@@ -17,6 +17,7 @@ from keras_ser.datasets import (
     select_classes,
     speaker_folds,
     split,
+    split_per_corpus,
 )
 from keras_ser.training.config import ConfigError
 
@@ -82,7 +83,9 @@ def _labelled(items, data):
 def _split(items, data, seed):
     try:
         if data.split in ("speaker", "random"):
-            return split(items, by=data.split, seed=seed)
+            return split(items, by=data.split, seed=seed, fractions=data.fractions)
+        if data.split == "per_corpus":
+            return split_per_corpus(items, seed=seed, fractions=data.fractions)
         if data.split == "fold":
             return speaker_folds(items, data.folds, seed=seed)[data.fold]
         return held_out_speaker_split(items, data.test_speaker, seed=seed)
@@ -118,18 +121,34 @@ def _embed_features(features, data, progress):
     return FeatureSet(np.concatenate(chunks), features.item_index, features.items, features.rows)
 
 
-def prepare_data(data, seed=0, cache_dir=None, progress=True):
-    """Load corpora, keep the task's classes, split, fetch cached features and fit the normaliser."""
+@dataclasses.dataclass
+class SplitItems:
+    """The corpus items of a data configuration, its task's labels and its train / val / test parts."""
+
+    all_items: list
+    parts: dict  # "train" | "val" | "test" -> items
+    label_of: dict  # item path -> int label
+    class_names: list
+
+
+def split_items(data, seed=0):
+    """Load corpora, keep the task's classes and split them as `data` says."""
     all_items = _load_items(data)
     items, labels, class_names = _labelled(all_items, data)
     if data.max_items and data.max_items < len(items):
         keep = np.sort(np.random.default_rng(seed).choice(len(items), data.max_items, replace=False))
         items, labels = [items[i] for i in keep], labels[keep]
-    label_of = {item.path: label for item, label in zip(items, labels)}
     parts = dict(zip(("train", "val", "test"), _split(items, data, seed)))
     for name, part in parts.items():
         if not part:
             raise ConfigError("data.split", f"the {name} part is empty; use more data (data.max_items) or another split")
+    return SplitItems(all_items, parts, {item.path: label for item, label in zip(items, labels)}, class_names)
+
+
+def prepare_data(data, seed=0, cache_dir=None, progress=True):
+    """Load corpora, keep the task's classes, split, fetch cached features and fit the normaliser."""
+    chosen = split_items(data, seed)
+    all_items, parts, label_of, class_names = chosen.all_items, chosen.parts, chosen.label_of, chosen.class_names
     features = cached_features(
         all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds),
         cache_dir=cache_dir, progress=progress,

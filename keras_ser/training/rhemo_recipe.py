@@ -13,10 +13,9 @@ from keras_ser.datasets import (
     FOUR_CLASS,
     binary_vad,
     cached_features,
-    held_out_speaker_split,
     load_corpus,
     select_classes,
-    split,
+    split_per_corpus,
 )
 from keras_ser.models import fit_rhemo, rhemo
 from keras_ser.models.rhemo import STAGE1, STAGE2
@@ -25,20 +24,12 @@ from keras_ser.training.metrics import classification_metrics
 ENCODER_FILE = "encoder.keras"
 
 
-def _corpus_split(items, seed):
-    """Speaker-independent (train, val, test) of one corpus; two-speaker corpora hold one speaker out."""
-    speakers = sorted({item.speaker for item in items})
-    if len(speakers) >= 3:
-        return split(items, by="speaker", seed=seed)
-    return held_out_speaker_split(items, test_speaker=speakers[-1], seed=seed)
-
-
 def _scaled(features, normalizer):
     return keras.ops.convert_to_numpy(normalizer(features.array()))
 
 
 def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=STAGE2, max_items=0,
-                cache_dir=None, progress=True):
+                fractions=(0.7, 0.2, 0.1), head_units=4096, cache_dir=None, progress=True):
     """Fit RH-emo (both stages) on the training speakers of `corpora` and save it in `run_dir`.
 
     Writes rhemo.keras (the whole model), encoder.keras (spectrogram → [0, 1]
@@ -51,15 +42,14 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     keras.utils.set_random_seed(seed)
-    items, parts = [], {"train": [], "val": [], "test": []}
+    items = []
     for name in corpora:
         corpus = load_corpus(name)
         if max_items and max_items < len(corpus):
             rng = np.random.default_rng(seed)
             corpus = [corpus[i] for i in np.sort(rng.choice(len(corpus), max_items, replace=False))]
         items += corpus
-        for part, chosen in zip(parts, _corpus_split(corpus, seed)):
-            parts[part] += chosen
+    parts = dict(zip(("train", "val", "test"), split_per_corpus(items, seed=seed, fractions=fractions)))
     features = cached_features(items, "+".join(corpora), cache_dir=cache_dir, progress=progress)
     subsets = {part: features.subset(chosen) for part, chosen in parts.items()}
     normalizer = MaxNormalizer(name="max_scaling").adapt(subsets["train"].array())
@@ -74,7 +64,7 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
         vad = np.array([binary_vad(item) for item in kept], dtype=np.float32).reshape(-1, 3)
         labelled[part] = (x[part][rows], emotions, vad)
 
-    model = rhemo(variant=variant, num_classes=len(FOUR_CLASS))
+    model = rhemo(variant=variant, num_classes=len(FOUR_CLASS), head_units=head_units)
     histories = fit_rhemo(
         model, x["train"], x["val"], labelled=labelled["train"], validation_labelled=labelled["val"],
         stage1=stage1, stage2=stage2, verbose="auto" if progress else 0,
@@ -84,7 +74,8 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     encoder = keras.Model(inputs, model.get_layer("encoder")(normalizer(inputs)), name="rhemo_encoder")
     encoder.save(run_dir / ENCODER_FILE)
 
-    metrics = {"corpora": list(corpora), "variant": variant, "seed": seed,
+    metrics = {"corpora": list(corpora), "variant": variant, "seed": seed, "head_units": head_units,
+               "fractions": list(fractions),
                "stage1": dataclasses.asdict(stage1) if stage1 else None,
                "stage2": dataclasses.asdict(stage2) if stage2 else None,
                "training_maximum": normalizer.statistics["maximum"]}

@@ -81,13 +81,13 @@ def rhemo_decoder(embedding_shape, quaternion=True, name="decoder"):
     return keras.Model(inputs, x, name=name)
 
 
-def rhemo_head(embedding_shape, head, num_classes, dropout, name=None):
-    """Channel `HEAD_CHANNELS[head]` flattened - dense 4096 - dropout - dense 4096 - dropout - output."""
+def rhemo_head(embedding_shape, head, num_classes, dropout, units=HEAD_UNITS, name=None):
+    """Channel `HEAD_CHANNELS[head]` flattened - dense `units` - dropout - dense `units` - dropout - output."""
     inputs = keras.Input(embedding_shape, name="embedding")
     x = SelectChannel(HEAD_CHANNELS[head], name="select_channel")(inputs)
     x = keras.layers.Flatten(name="flatten")(x)
     for index in (1, 2):
-        x = keras.layers.Dense(HEAD_UNITS, activation="relu", name=f"fc{index}")(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{index}")(x)
         x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
     if head == "emotion":
         x = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
@@ -96,7 +96,7 @@ def rhemo_head(embedding_shape, head, num_classes, dropout, name=None):
     return keras.Model(inputs, x, name=name or f"{head}_head")
 
 
-def rhemo(variant="full", num_classes=4, input_shape=INPUT_SHAPE, dropout=0.5, name="rhemo"):
+def rhemo(variant="full", num_classes=4, input_shape=INPUT_SHAPE, dropout=0.5, head_units=HEAD_UNITS, name="rhemo"):
     """Build RH-emo as a functional model with a dict of outputs.
 
     Outputs (those the variant has): "reconstruction" (B, 512, 128, 1),
@@ -104,11 +104,14 @@ def rhemo(variant="full", num_classes=4, input_shape=INPUT_SHAPE, dropout=0.5, n
     (B, 1) sigmoid. The parts are nested models named "encoder", "decoder",
     "<head>_head". `variant` is one of RHEMO_VARIANTS: "full" or the Fig. 6.3
     ablations "real_decoder", "reconstruction_only", "emotion_only",
-    "discrete_only", "vad_only".
+    "discrete_only", "vad_only". `head_units` is the width of the heads' two
+    hidden dense layers (4096 in the thesis).
     """
     if variant not in RHEMO_VARIANTS:
         raise ValueError(f"unknown RH-emo variant {variant!r}: choose one of {', '.join(map(repr, RHEMO_VARIANTS))}")
     check_num_classes(num_classes, name)
+    if not isinstance(head_units, int) or head_units < 1:
+        raise ValueError(f"{name}: head_units must be a positive integer, got {head_units!r}")
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 1 or input_shape[0] % 8 or input_shape[1] % 2:
         raise ValueError(
@@ -125,5 +128,5 @@ def rhemo(variant="full", num_classes=4, input_shape=INPUT_SHAPE, dropout=0.5, n
         decoder = rhemo_decoder(embedding_shape, quaternion=parts.decoder == "quaternion")
         outputs["reconstruction"] = decoder(embedding)
     for head in parts.heads:
-        outputs[head] = rhemo_head(embedding_shape, head, num_classes, dropout)(embedding)
+        outputs[head] = rhemo_head(embedding_shape, head, num_classes, dropout, units=head_units)(embedding)
     return keras.Model(inputs, outputs, name=name)

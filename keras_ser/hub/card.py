@@ -1,0 +1,178 @@
+"""Model cards: a preset's README.md and the zoo's MODEL_CARDS.md, built from metadata.json."""
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from keras_ser.presets.files import CARD_FILE, METADATA_FILE, PresetError, read_json
+
+REQUIRED_KEYS = ("name", "class_names", "metrics", "license")
+BASE_TAGS = ["keras", "keras-ser", "speech-emotion-recognition", "audio-classification"]
+# Tags added when the architecture description contains one of these words.
+ARCHITECTURE_TAGS = {"quaternion": "quaternion", "rh-emo": "rh-emo", "rhemo": "rh-emo"}
+TASK = "audio-classification"
+MISSING = "–"
+
+
+def check_metadata(metadata, source, keys=REQUIRED_KEYS):
+    """Raise PresetError naming `source` when one of `keys` is missing or empty in `metadata`."""
+    missing = [key for key in keys if metadata.get(key) in (None, "", [], {})]
+    if missing:
+        raise PresetError(
+            f"{source} has no {', '.join(map(repr, missing))}; add it there, or save the preset again with "
+            f"keras_ser.hub.save_preset(model, folder, metadata={{{', '.join(f'{k!r}: ...' for k in missing)}}})"
+        )
+
+
+def read_metadata(preset_dir):
+    """The checked metadata.json of a preset folder."""
+    metadata = read_json(preset_dir, METADATA_FILE)
+    check_metadata(metadata, f"'{Path(preset_dir) / METADATA_FILE}'")
+    return metadata
+
+
+def model_card(metadata):
+    """The Hugging Face model card (YAML front matter + markdown body) of a preset."""
+    check_metadata(metadata, "the preset metadata", keys=("name", "class_names"))
+    architecture = str(metadata.get("architecture", "")).lower()
+    tags = BASE_TAGS + sorted({tag for word, tag in ARCHITECTURE_TAGS.items() if word in architecture})
+    test = (metadata.get("metrics") or {}).get("test") or {}
+    results = [
+        EvalResult(task_type=TASK, dataset_type=corpus, dataset_name=corpus, dataset_split="test",
+                   metric_type=metric_type, metric_name=metric_name, metric_value=scores[key], metric_args=args)
+        for corpus, scores in sorted(test.items())
+        for key, metric_type, metric_name, args in (("accuracy", "accuracy", "Accuracy", None),
+                                                    ("uar", "recall", "UAR (unweighted average recall)", {"average": "macro"}))
+        if scores.get(key) is not None
+    ]
+    data = ModelCardData(library_name="keras_ser", pipeline_tag=TASK, tags=tags, license=metadata.get("license"),
+                         datasets=_corpora(metadata) or None, model_name=metadata["name"], eval_results=results or None)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(metadata)}")
+
+
+def card_text(metadata):
+    """The full README.md text of a preset."""
+    return str(model_card(metadata))
+
+
+def write_card(preset_dir):
+    """Write `<preset_dir>/README.md` from its metadata.json and return its path."""
+    path = Path(preset_dir) / CARD_FILE
+    path.write_text(card_text(read_metadata(preset_dir)))
+    return path
+
+
+def zoo_model_cards(zoo_dir):
+    """The text of MODEL_CARDS.md: an overview table, then the card of every preset under `zoo_dir`."""
+    presets = sorted((read_metadata(folder) for folder in Path(zoo_dir).iterdir() if (folder / METADATA_FILE).is_file()),
+                     key=lambda metadata: metadata["name"])
+    corpora = sorted({corpus for metadata in presets for corpus in _test(metadata)})
+    lines = ["# keras-ser model zoo", "",
+             "> Generated from each preset's metadata.json by `keras-ser model-cards --write`; do not edit by hand.", "",
+             "Test scores are speaker-independent (test speakers never seen in training); cells are accuracy / UAR in %.", "",
+             _row(["Model", "Architecture", "Parameters", "Mean test UAR", *corpora]), _row(["---"] * (4 + len(corpora)))]
+    for metadata in presets:
+        test = _test(metadata)
+        uars = [scores["uar"] for scores in test.values() if scores.get("uar") is not None]
+        lines.append(_row([f"[{metadata['name']}](#{metadata['name']})", metadata.get("architecture", MISSING),
+                           _count((metadata.get("parameters") or {}).get("total")),
+                           _percent(sum(uars) / len(uars) if uars else None),
+                           *(f"{_percent(test.get(c, {}).get('accuracy'))} / {_percent(test.get(c, {}).get('uar'))}"
+                             for c in corpora)]))
+    return "\n".join([*lines, "", *(_body(metadata, level=2) for metadata in presets)])
+
+
+def _test(metadata):
+    return (metadata.get("metrics") or {}).get("test") or {}
+
+
+def _corpora(metadata):
+    return list((metadata.get("training_data") or {}).get("corpora") or sorted(_test(metadata)))
+
+
+def _row(cells):
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def _percent(value):
+    return MISSING if value is None else f"{100 * value:.1f}"
+
+
+def _count(value):
+    return MISSING if value is None else f"{value:,}"
+
+
+def _body(metadata, level=1):
+    """The markdown body of a card; headings start at `level`."""
+    name, heading = metadata["name"], "#" * (level + 1)
+    outputs = metadata.get("outputs") or ["emotion"]
+    parts = [f"{'#' * level} {name}", metadata.get("description", ""),
+             "A keras-ser speech emotion recognition model"
+             + (f" ({metadata['architecture']})." if metadata.get("architecture") else "."),
+             f"- **Classes:** {', '.join(metadata['class_names'])}\n- **Outputs:** {', '.join(outputs)}"
+             + (" (valence/arousal/dominance are regression outputs)" if len(outputs) > 1 else ""),
+             f"{heading} Usage",
+             f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
+             f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
+             f"{heading} Results", _results(metadata.get("metrics") or {})]
+    if "parameters" in metadata:
+        counts = metadata["parameters"]
+        parts += [f"{heading} Parameters", f"{_count(counts.get('total'))} in total, {_count(counts.get('trainable'))} trainable."]
+    if "training_data" in metadata:
+        parts += [f"{heading} Training data", _training_data(metadata["training_data"])]
+    if "recipe" in metadata:
+        parts += [f"{heading} Recipe", _recipe(metadata["recipe"])]
+    if "versions" in metadata:
+        parts += [f"{heading} Versions", ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())]
+    if "weights" in metadata:
+        parts += [f"{heading} Weights", "\n".join(
+            [_row(["File", "dtype", "Bytes", "sha256"]), _row(["---"] * 4)]
+            + [_row([f, w.get("dtype", MISSING), _count(w.get("bytes")), f"`{w.get('sha256', MISSING)}`"])
+               for f, w in metadata["weights"].items()])]
+    parts += [f"{heading} Licence", _licence(metadata)]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _results(metrics):
+    rows = [[split, corpus, scores.get("clips", MISSING), _percent(scores.get("accuracy")), _percent(scores.get("uar")),
+             _percent(scores.get("macro_f1"))]
+            for split in ("test", "val") for corpus, scores in sorted((metrics.get(split) or {}).items())]
+    if not rows:
+        return "No evaluation results recorded."
+    table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
+    return ("Results are speaker-independent: the test (and validation) speakers are never seen in training. "
+            "UAR is the unweighted average recall (mean per-class recall).\n\n" + "\n".join(table))
+
+
+def _training_data(data):
+    lines = [f"- **Corpora:** {', '.join(data['corpora'])}" if "corpora" in data else "",
+             f"- **Split:** {data['split']}" if "split" in data else "",
+             f"- **Seed:** {data['seed']}" if "seed" in data else "",
+             *(f"- **{part} speakers ({len(speakers)}):** {', '.join(speakers)}"
+               for part, speakers in (data.get("speakers") or {}).items())]
+    return "\n".join(line for line in lines if line)
+
+
+def _recipe(recipe):
+    config = recipe.get("config")
+    language = "json" if str(config).lstrip().startswith("{") else "toml"
+    facts = [f"- **{label}:** {recipe[key]}{unit}" for key, label, unit in
+             (("hardware", "Hardware", ""), ("wall_time_s", "Wall time", " s"), ("date", "Date", "")) if recipe.get(key)]
+    return "\n\n".join(part for part in (
+        "```bash\n" + "\n".join(recipe["commands"]) + "\n```" if recipe.get("commands") else "",
+        f"Training configuration:\n\n```{language}\n{config.rstrip()}\n```" if config else "",
+        "\n".join(facts)) if part)
+
+
+def _licence(metadata):
+    licences = metadata.get("data_licenses") or {}
+    restricted = [corpus for corpus, text in licences.items() if "NC" in text or "non-commercial" in text.lower()]
+    lines = [f"Model licence: `{metadata.get('license') or 'not stated'}`.", "",
+             "The weights inherit the licences of their training data:", "",
+             *(f"- {corpus}: {text}" for corpus, text in licences.items())]
+    if not licences:
+        lines.append("- the training data and its licences are not recorded; check them before any use.")
+    if restricted:
+        lines += ["", f"{' and '.join(c.upper() for c in restricted)} may be used for non-commercial purposes only, "
+                      "so these weights are for **non-commercial use only**."]
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""SERClassifier: a zoo model from raw audio to emotion scores, with prediction helpers."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_ser import models
+from keras_ser.audio import Spectrogram
+from keras_ser.datasets.files import audio_files
+from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
+from keras_ser.presets.files import PresetError
+from keras_ser.presets.fine_tuning import evaluate_items, fine_tune
+from keras_ser.presets.preprocessor import AudioPreprocessor
+from keras_ser.training.metrics import AGGREGATION_METHODS, aggregate_windows
+
+NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
+
+
+class Prediction(list):
+    """`[{"label", "score"}, ...]` sorted by score (scores sum to 1), plus the clip's extra outputs.
+
+    `.dimensions`: {"valence", "arousal", "dominance"} probabilities of "high" (RH-emo models, else {}).
+    `.windows`: per-window results [{"start", "end", "labels", "dimensions"}] (seconds).
+    """
+
+    def __init__(self, labels, dimensions=None, windows=None, source=None):
+        super().__init__(labels)
+        self.dimensions = dimensions or {}
+        self.windows = windows or []
+        self.source = source
+
+    @property
+    def label(self):
+        return self[0]["label"]
+
+    def to_dict(self):
+        result = {"labels": list(self), **self.dimensions, "windows": self.windows}
+        return {"source": self.source, **result} if self.source is not None else result
+
+
+def _ranked(class_names, scores):
+    order = np.argsort(-scores, kind="stable")
+    return [{"label": class_names[i], "score": float(scores[i])} for i in order]
+
+
+def _check_architecture(class_names, network, rhemo):
+    if not isinstance(class_names, (list, tuple)) or len(class_names) < 2 or len(set(class_names)) != len(class_names):
+        raise PresetError(f"class_names must list two or more distinct names, got {class_names!r}")
+    if network is None and rhemo is None:
+        raise PresetError("a classifier needs a network, an RH-emo model with an emotion head, or both")
+    if network is not None and network.get("builder") not in NETWORK_BUILDERS:
+        raise PresetError(f"network builder {network.get('builder')!r} is not one of {', '.join(NETWORK_BUILDERS)}")
+    if rhemo is not None:
+        if rhemo.get("variant", "full") not in RHEMO_VARIANTS:
+            raise PresetError(f"RH-emo variant {rhemo.get('variant')!r} is not one of {', '.join(RHEMO_VARIANTS)}")
+        heads = rhemo.get("heads", [])
+        if any(head not in ("emotion", *VAD_HEADS) for head in heads):
+            raise PresetError(f"RH-emo heads must be among emotion, {', '.join(VAD_HEADS)}; got {heads!r}")
+        if network is None and "emotion" not in heads:
+            raise PresetError("an RH-emo classifier without a network needs the 'emotion' head")
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class SERClassifier(keras.Model):
+    """Audio windows (batch, samples) → class probabilities; `predict_file`, `predict_array`, `predict_folder`.
+
+    Inside: `Spectrogram` → the preprocessor's normaliser → [RH-emo encoder, frozen]
+    → `network` (a `keras_ser.models` builder; None uses RH-emo's emotion head).
+    RH-emo's valence/arousal/dominance heads, when present, give `.dimensions`.
+    """
+
+    def __init__(self, class_names, network=None, rhemo=None, preprocessor=None, **kwargs):
+        _check_architecture(class_names, network, rhemo)
+        if not isinstance(preprocessor, AudioPreprocessor):
+            preprocessor = AudioPreprocessor.from_config(preprocessor or {})
+        audio = keras.Input((preprocessor.window_samples,), name="audio")
+        features = Spectrogram(name="spectrogram")(audio)
+        normalizer = preprocessor.normalizer_layer()
+        if normalizer is not None:
+            features = normalizer(features)
+        heads = {}
+        if rhemo is not None:
+            encoder = rhemo_encoder(tuple(features.shape[1:]), name="rhemo_encoder")
+            encoder.trainable = False
+            features = encoder(features)
+            for head in rhemo.get("heads", []):
+                if head == "emotion" and network is not None:
+                    continue
+                layer = rhemo_head(tuple(features.shape[1:]), head, len(class_names), dropout=0.5,
+                                   units=rhemo.get("head_units", HEAD_UNITS), name=f"rhemo_{head}_head")
+                layer.trainable = False
+                heads[head] = layer(features)
+        backbone = None
+        if network is not None:
+            builder = getattr(models, network["builder"])
+            backbone = builder(variant=network.get("variant", "real"), input_shape=tuple(features.shape[1:]),
+                               num_classes=len(class_names), **network.get("options", {}))
+            probabilities = backbone(features)
+        else:
+            probabilities = heads.pop("emotion")
+        super().__init__(inputs=audio, outputs=probabilities, **kwargs)
+        self.backbone = backbone
+        self.class_names = list(class_names)
+        self.preprocessor = preprocessor
+        self.network_config = network
+        self.rhemo_config = rhemo
+        self.dimension_names = [name for name in VAD_HEADS if name in heads]
+        self.scorer = keras.Model(audio, {"emotion": probabilities, **heads}, name="scorer")
+
+    def get_config(self):
+        return {"name": self.name, "class_names": self.class_names, "network": self.network_config,
+                "rhemo": self.rhemo_config, "preprocessor": self.preprocessor.get_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def head_layer(self):
+        """The layer whose weights `keras_ser.load(..., num_classes=...)` re-initialises."""
+        owner = self.get_layer("rhemo_emotion_head") if self.backbone is None else self.backbone
+        return owner.get_layer("predictions")
+
+    def score_windows(self, windows, batch_size=32):
+        """Per-window outputs of (N, window_samples) audio: {"emotion": (N, C), "valence": (N,), ...}."""
+        windows = np.asarray(windows, dtype=np.float32)
+        expected = self.preprocessor.window_samples
+        if windows.ndim != 2 or windows.shape[1] != expected or len(windows) == 0:
+            raise ValueError(f"windows must have shape (N > 0, {expected}), got {windows.shape}")
+        chunks = [self.scorer.predict_on_batch(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)]
+        return {key: np.concatenate([np.asarray(chunk[key]) for chunk in chunks]).reshape(len(windows), -1).squeeze(-1)
+                if key != "emotion" else np.concatenate([np.asarray(chunk[key]) for chunk in chunks])
+                for key in chunks[0]}
+
+    def _clip_prediction(self, outputs, start, count, hop, aggregate, source):
+        emotion = outputs["emotion"][start : start + count]
+        _, pooled = aggregate_windows(emotion, np.zeros(count, dtype=int), method=aggregate)
+        scores = pooled[0] / pooled[0].sum()
+        dimensions = {name: float(outputs[name][start : start + count].mean()) for name in self.dimension_names}
+        windows = [
+            {"start": round(i * hop, 3), "end": round(i * hop + self.preprocessor.segment_seconds, 3),
+             "labels": _ranked(self.class_names, emotion[i]),
+             "dimensions": {name: float(outputs[name][start + i]) for name in self.dimension_names}}
+            for i in range(count)
+        ]
+        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source)
+
+    def _predict_signals(self, signals, sources, aggregate, hop_seconds, batch_size):
+        if aggregate not in AGGREGATION_METHODS:
+            raise ValueError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(AGGREGATION_METHODS)}")
+        hop = hop_seconds if hop_seconds is not None else (self.preprocessor.hop_seconds or self.preprocessor.segment_seconds)
+        if not hop > 0:
+            raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+        windows = [self.preprocessor.windows(signal, hop) for signal in signals]
+        outputs = self.score_windows(np.concatenate(windows), batch_size=batch_size)
+        starts = np.cumsum([0] + [len(w) for w in windows])
+        return [self._clip_prediction(outputs, start, len(w), hop, aggregate, source)
+                for start, w, source in zip(starts, windows, sources)]
+
+    def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32):
+        """Scores of one clip given as an array ((samples,) or (samples, channels)) at `sampling_rate` Hz."""
+        signal = self.preprocessor.resample(audio, sampling_rate)
+        return self._predict_signals([signal], [None], aggregate, hop_seconds, batch_size)[0]
+
+    def predict_batch(self, clips, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32):
+        """Scores of several clips (a list of arrays, or a 2-D array of equal-length clips) at `sampling_rate` Hz."""
+        signals = [self.preprocessor.resample(clip, sampling_rate) for clip in clips]
+        return self._predict_signals(signals, [None] * len(signals), aggregate, hop_seconds, batch_size)
+
+    def predict_file(self, path, aggregate="mean", hop_seconds=None, batch_size=32):
+        """Scores of one audio file (any libsndfile format; mixed down and resampled automatically)."""
+        return self._predict_signals([self.preprocessor.load(path)], [str(path)], aggregate, hop_seconds, batch_size)[0]
+
+    def predict_files(self, paths, aggregate="mean", hop_seconds=None, batch_size=32, progress=True, chunk=64):
+        """Scores of many files, `chunk` files at a time, with a progress bar."""
+        paths = [str(path) for path in paths]
+        bar = keras.utils.Progbar(len(paths), unit_name="file") if progress and len(paths) > 1 else None
+        results = []
+        for first in range(0, len(paths), chunk):
+            group = paths[first : first + chunk]
+            signals = [self.preprocessor.load(path) for path in group]
+            results += self._predict_signals(signals, group, aggregate, hop_seconds, batch_size)
+            if bar is not None:
+                bar.update(len(results))
+        return results
+
+    def evaluate_items(self, items, batch_size=32, progress=True):
+        """Clip-level accuracy, UAR, macro-F1 and confusion matrix on labelled corpus items, overall and per corpus."""
+        return evaluate_items(self, items, batch_size, progress)
+
+    def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
+                  progress=True):
+        """Fit on labelled corpus items (RH-emo parts stay frozen), early-stopping on the validation items."""
+        return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress)
+
+    def predict_folder(self, folder, aggregate="mean", hop_seconds=None, batch_size=32, progress=True):
+        """Scores of every audio file below `folder`, sorted by path."""
+        if not Path(folder).is_dir():
+            raise NotADirectoryError(f"'{folder}' is not a folder")
+        paths = sorted(audio_files(folder))
+        if not paths:
+            raise FileNotFoundError(f"no audio files found below '{folder}'")
+        return self.predict_files(paths, aggregate, hop_seconds, batch_size, progress)

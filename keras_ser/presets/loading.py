@@ -1,0 +1,123 @@
+"""Saving a classifier as a preset folder and loading it back, optionally with a new head."""
+
+import datetime
+import shutil
+from pathlib import Path
+
+import keras
+
+from keras_ser.presets.classifier import SERClassifier
+from keras_ser.presets.files import (
+    CARD_FILE,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    METADATA_FILE,
+    PREPROCESSOR_FILE,
+    WEIGHTS_FILE,
+    PresetError,
+    halve_precision,
+    read_json,
+    verify_weights,
+    weights_entry,
+    write_json,
+)
+from keras_ser.presets.preprocessor import AudioPreprocessor
+from keras_ser.presets.registry import resolve
+from keras_ser.version import __version__
+
+
+def _classifier_from_folder(folder):
+    config = read_json(folder, CONFIG_FILE)
+    if config.get("class_name") != "SERClassifier" or config.get("format_version") != FORMAT_VERSION:
+        raise PresetError(
+            f"'{Path(folder) / CONFIG_FILE}' describes {config.get('class_name')!r} format "
+            f"{config.get('format_version')!r}; this keras_ser (version {__version__}) reads SERClassifier "
+            f"format {FORMAT_VERSION}"
+        )
+    preprocessor = AudioPreprocessor.from_config(read_json(folder, PREPROCESSOR_FILE))
+    try:
+        return SERClassifier(preprocessor=preprocessor, **config["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise PresetError(f"'{Path(folder) / CONFIG_FILE}' does not describe a buildable model: {error}") from None
+
+
+def with_new_head(model, num_classes=None, class_names=None):
+    """A copy of `model` whose output layer is re-initialised for new classes; every other weight is kept."""
+    if class_names is None:
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        class_names = [f"class_{i}" for i in range(num_classes)]
+    elif num_classes is not None and num_classes != len(class_names):
+        raise ValueError(f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}")
+    config = {**model.get_config(), "class_names": list(class_names)}
+    config.pop("preprocessor")
+    new = SERClassifier(preprocessor=model.preprocessor, **config)
+    head = {id(variable) for variable in new.head_layer.weights}
+    for old_variable, new_variable in zip(model.weights, new.weights, strict=True):
+        if id(new_variable) not in head:
+            new_variable.assign(old_variable)
+    base = getattr(model, "metadata", {}) or {}
+    new.metadata = {"base_model": base.get("name", model.name), "license": base.get("license"),
+                    "data_licenses": base.get("data_licenses", {})}
+    return new
+
+
+def load(name, num_classes=None, class_names=None, force_download=False):
+    """A ready `SERClassifier` from a zoo name, a preset folder or 'hf://org/name'.
+
+    With `num_classes` and/or `class_names` the output layer is re-initialised
+    for fine-tuning on new classes. Weights are checked against the sha256 in
+    metadata.json before loading.
+    """
+    folder = resolve(name, force_download=force_download)
+    metadata = read_json(folder, METADATA_FILE)
+    verify_weights(folder, metadata)
+    model = _classifier_from_folder(folder)
+    try:
+        model.load_weights(folder / WEIGHTS_FILE)
+    except (ValueError, OSError, KeyError) as error:
+        raise PresetError(f"'{folder / WEIGHTS_FILE}' does not fit the model of {CONFIG_FILE}: {error}") from None
+    model.metadata = metadata
+    if num_classes is not None or class_names is not None:
+        return with_new_head(model, num_classes, class_names)
+    return model
+
+
+def save_preset(model, folder, metadata=None, half_precision=False, overwrite=False):
+    """Write `model` (a SERClassifier) as a preset folder and return its path.
+
+    `metadata` entries (description, training_data, metrics, recipe, license,
+    data_licenses, …) are merged over `model.metadata`. `half_precision` stores
+    large weight arrays as float16 (half the size; they load back as float32).
+    """
+    if not isinstance(model, SERClassifier):
+        raise TypeError(f"save_preset needs a keras_ser SERClassifier (from keras_ser.load), got {type(model).__name__}")
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"'{folder}' exists and is not empty; pass overwrite=True to replace it")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.get_config()
+    preprocessor = config.pop("preprocessor")
+    write_json(folder, CONFIG_FILE, {"class_name": "SERClassifier", "format_version": FORMAT_VERSION, "config": config})
+    write_json(folder, PREPROCESSOR_FILE, preprocessor)
+    model.save_weights(folder / WEIGHTS_FILE)
+    dtype = halve_precision(folder / WEIGHTS_FILE) if half_precision else "float32"
+    trainable = sum(int(keras.ops.size(v)) for v in model.trainable_weights)
+    merged = {**(getattr(model, "metadata", None) or {}), **(metadata or {})}
+    merged.update({
+        "name": merged.get("name") or folder.name,
+        "class_names": model.class_names,
+        "outputs": ["emotion", *model.dimension_names],
+        "parameters": {"total": int(model.count_params()), "trainable": trainable},
+        "versions": {"keras": keras.__version__, "keras_ser": __version__, "backend": keras.backend.backend()},
+        "weights": {WEIGHTS_FILE: weights_entry(folder / WEIGHTS_FILE, dtype)},
+        "created": merged.get("created") or datetime.date.today().isoformat(),
+    })
+    write_json(folder, METADATA_FILE, merged)
+    from keras_ser.hub.card import card_text
+
+    (folder / CARD_FILE).write_text(card_text(merged))
+    model.metadata = merged
+    return folder

@@ -1,0 +1,101 @@
+"""The audio front end of a preset: sample rate, windows, STFT settings and normaliser statistics."""
+
+import dataclasses
+
+import numpy as np
+
+from keras_ser.audio import MaxNormalizer, ZScoreNormalizer, load, segment
+from keras_ser.audio.spectrogram import FRAME_LENGTH, FREQ_BINS, HOP_LENGTH, SAMPLE_RATE, TIME_STEPS
+from keras_ser.presets.files import PresetError
+
+NORMALIZERS = {"zscore": ZScoreNormalizer, "max": MaxNormalizer}
+# The STFT of keras_ser.audio.Spectrogram (METHODS.md §1); recorded in preprocessor.json, not configurable.
+STFT_SETTINGS = {
+    "frame_length": FRAME_LENGTH,
+    "hop_length": HOP_LENGTH,
+    "window": "hamming (periodic)",
+    "magnitude": True,
+    "centered": True,
+    "time_steps": TIME_STEPS,
+    "frequency_bins": FREQ_BINS,
+}
+
+
+@dataclasses.dataclass
+class AudioPreprocessor:
+    """How audio becomes the model's input windows, and the normaliser applied to their spectrograms.
+
+    `normalizer` is None or {"kind": "zscore", "mean": m, "std": s} / {"kind": "max", "maximum": m}.
+    """
+
+    sample_rate: int = SAMPLE_RATE
+    segment_seconds: float = 4.0
+    hop_seconds: float | None = None
+    min_tail: float = 0.5
+    normalizer: dict | None = None
+
+    def __post_init__(self):
+        if self.sample_rate != SAMPLE_RATE:
+            raise PresetError(f"preprocessor sample_rate must be {SAMPLE_RATE} (the STFT is fixed), got {self.sample_rate}")
+        if not self.segment_seconds > 0:
+            raise PresetError(f"preprocessor segment_seconds must be positive, got {self.segment_seconds}")
+        if self.normalizer is not None:
+            kind = self.normalizer.get("kind")
+            if kind not in NORMALIZERS:
+                raise PresetError(f"preprocessor normalizer kind must be one of {sorted(NORMALIZERS)}, got {kind!r}")
+
+    @property
+    def window_samples(self):
+        return int(round(self.segment_seconds * self.sample_rate))
+
+    def normalizer_layer(self):
+        """A Keras normaliser layer holding the statistics, or None."""
+        if self.normalizer is None:
+            return None
+        statistics = {key: value for key, value in self.normalizer.items() if key != "kind"}
+        return NORMALIZERS[self.normalizer["kind"]](name="normalizer", **statistics)
+
+    def windows(self, signal, hop_seconds=None):
+        """(N, window_samples) windows of a mono signal at `sample_rate`; short clips are zero-padded."""
+        hop = hop_seconds if hop_seconds is not None else self.hop_seconds
+        return segment(signal, self.segment_seconds, hop, self.sample_rate, self.min_tail)
+
+    def load(self, path):
+        """A mono float32 signal at `sample_rate` (mixed down and resampled)."""
+        return load(path, sr=self.sample_rate)
+
+    def resample(self, signal, sampling_rate):
+        """A 1-D mono signal at `sample_rate` from an array at `sampling_rate` ((samples,) or (samples, channels))."""
+        import soxr
+
+        signal = np.asarray(signal, dtype=np.float32)
+        if signal.ndim == 2:
+            signal = signal.mean(axis=1)
+        if signal.ndim != 1 or signal.size == 0:
+            raise ValueError(f"audio must be a non-empty (samples,) or (samples, channels) array, got shape {signal.shape}")
+        if not np.all(np.isfinite(signal)):
+            raise ValueError("audio contains NaN or infinite samples")
+        if sampling_rate is None:
+            raise ValueError(f"give sampling_rate= for audio arrays (the model works at {self.sample_rate} Hz)")
+        if sampling_rate != self.sample_rate:
+            signal = soxr.resample(signal, sampling_rate, self.sample_rate, quality="HQ").astype(np.float32)
+        return signal
+
+    def get_config(self):
+        config = dataclasses.asdict(self)
+        config["stft"] = dict(STFT_SETTINGS)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        stft_settings = config.pop("stft", STFT_SETTINGS)
+        if stft_settings != STFT_SETTINGS:
+            raise PresetError(
+                f"preprocessor STFT settings {stft_settings} differ from keras_ser's front end {STFT_SETTINGS}; "
+                "this preset needs another version of keras_ser"
+            )
+        unknown = set(config) - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise PresetError(f"unknown preprocessor keys {sorted(unknown)}; this preset needs a newer keras_ser")
+        return cls(**config)

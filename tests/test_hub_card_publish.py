@@ -1,0 +1,223 @@
+"""Model cards built from metadata.json, MODEL_CARDS.md, and what `publish` sends to the Hugging Face Hub."""
+
+import copy
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+from keras_ser.hub.card import card_text, model_card, write_card, zoo_model_cards
+from keras_ser.hub.publish import publish
+
+WEIGHTS = b"\x89HDF fake weights"
+METADATA = {
+    "name": "rhemo-qvgg16",
+    "description": "RH-emo embeddings + quaternion VGG16, 4 emotions",
+    "architecture": "RH-emo encoder + quaternion VGG16",
+    "class_names": ["neutral", "angry", "happy", "sad"],
+    "outputs": ["emotion", "valence", "arousal", "dominance"],
+    "parameters": {"total": 10123456, "trainable": 10000000},
+    "training_data": {"corpora": ["ravdess", "emodb", "tess"], "split": "per corpus, speaker-independent",
+                      "speakers": {"train": ["ravdess:01", "emodb:03"], "val": ["ravdess:02"], "test": ["ravdess:04"]},
+                      "seed": 0},
+    "metrics": {"test": {"ravdess": {"accuracy": 0.61, "uar": 0.58, "macro_f1": 0.57, "clips": 112},
+                         "emodb": {"accuracy": 0.812, "uar": 0.795, "macro_f1": 0.80, "clips": 90},
+                         "tess": {"accuracy": 0.99, "uar": 0.985, "macro_f1": 0.98, "clips": 160}},
+                "val": {"ravdess": {"accuracy": 0.55, "uar": 0.54, "macro_f1": 0.53, "clips": 96}}},
+    "recipe": {"commands": ["keras-ser rhemo ravdess emodb tess", "keras-ser train zoo/recipes/rhemo-qvgg16.toml"],
+               "config": "[model]\n# quaternion backbone\nname = \"qvgg16\"\n", "hardware": "2-core CPU",
+               "wall_time_s": 1234.5, "date": "2026-11-24"},
+    "license": "cc-by-nc-sa-4.0",
+    "data_licenses": {"ravdess": "CC BY-NC-SA 4.0", "emodb": "free for research use", "tess": "CC BY-NC-ND 4.0"},
+    "versions": {"keras": "3.15.1", "keras_ser": "0.1.0", "backend": "tensorflow"},
+    "created": "2026-11-24",
+}
+
+
+class RecordingHubApi:
+    """Stands in for huggingface_hub.HfApi at the network boundary: records each call, fails on request."""
+
+    def __init__(self, readme_on_hub=False, fail=None):
+        self.readme_on_hub, self.fail, self.calls = readme_on_hub, fail or {}, []
+
+    def _record(self, method, **kwargs):
+        self.calls.append((method, kwargs))
+        if method in self.fail:
+            raise self.fail[method]
+
+    def create_repo(self, repo_id, **kwargs):
+        self._record("create_repo", repo_id=repo_id, **kwargs)
+        return f"https://huggingface.co/{repo_id}"
+
+    def file_exists(self, repo_id, filename, **kwargs):
+        self._record("file_exists", repo_id=repo_id, filename=filename, **kwargs)
+        return self.readme_on_hub and filename == "README.md"
+
+    def upload_folder(self, **kwargs):
+        self._record("upload_folder", **kwargs)
+        # What the Hub would receive: every file of the folder not matched by ignore_patterns.
+        ignored = set(kwargs.get("ignore_patterns") or [])
+        folder = Path(kwargs["folder_path"])
+        self.uploaded = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name not in ignored}
+
+
+def make_preset(folder, metadata=METADATA, card=True):
+    """A preset folder on disk with dummy config/weights and metadata listing the weights' real sha256."""
+    folder.mkdir(parents=True)
+    metadata = copy.deepcopy(metadata)
+    (folder / "model.weights.h5").write_bytes(WEIGHTS)
+    metadata["weights"] = {"model.weights.h5": {"sha256": hashlib.sha256(WEIGHTS).hexdigest(), "bytes": len(WEIGHTS),
+                                                "dtype": "float16"}}
+    for name in ("config.json", "preprocessor.json"):
+        (folder / name).write_text("{}")
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    if card:
+        (folder / "README.md").write_text("local card\n")
+    return folder
+
+
+def http_error(status):
+    # HfHubHTTPError wraps a response of the HTTP library huggingface_hub uses (its HTTPError's module).
+    http = sys.modules[HfHubHTTPError.__mro__[1].__module__]
+    response = http.Response(status, request=http.Request("POST", "https://huggingface.co/api/repos/create"))
+    return HfHubHTTPError(f"{status} Client Error: Unauthorized", response=response)
+
+
+def test_card_front_matter_matches_metadata():
+    card = ModelCard(card_text(METADATA))
+    data = card.data
+    assert data.library_name == "keras_ser" and data.pipeline_tag == "audio-classification"
+    assert data.license == "cc-by-nc-sa-4.0" and data.model_name == "rhemo-qvgg16"
+    assert data.datasets == ["ravdess", "emodb", "tess"]
+    assert {"keras", "keras-ser", "speech-emotion-recognition", "quaternion", "rh-emo"} <= set(data.tags)
+    results = {(r.dataset_name, r.metric_type): r for r in data.eval_results}
+    expected = {(c, t): s[k] for c, s in METADATA["metrics"]["test"].items() for k, t in (("accuracy", "accuracy"), ("uar", "recall"))}
+    assert {key: r.metric_value for key, r in results.items()} == expected
+    assert all(r.task_type == "audio-classification" and r.dataset_split == "test" and r.dataset_type == r.dataset_name
+               for r in data.eval_results)
+    assert "UAR" in results["tess", "recall"].metric_name
+
+
+def test_card_body_sections():
+    body = model_card(METADATA).text
+    assert 'model = keras_ser.load("rhemo-qvgg16")' in body and 'model.predict_file("clip.wav")' in body
+    assert "keras-ser predict clip.wav --model rhemo-qvgg16" in body
+    assert "neutral, angry, happy, sad" in body and "emotion, valence, arousal, dominance" in body
+    assert "| test | ravdess | 112 | 61.0 | 58.0 | 57.0 |" in body
+    assert "| test | emodb | 90 | 81.2 | 79.5 | 80.0 |" in body
+    assert "| val | ravdess | 96 | 55.0 | 54.0 | 53.0 |" in body
+    assert "speaker-independent" in body and "never seen in training" in body
+    assert "10,123,456 in total, 10,000,000 trainable" in body
+    assert "ravdess:01, emodb:03" in body
+    assert "```toml\n[model]\n# quaternion backbone\nname = \"qvgg16\"\n```" in body
+    assert "keras-ser train zoo/recipes/rhemo-qvgg16.toml" in body and "1234.5 s" in body and "2-core CPU" in body
+    assert "keras 3.15.1, keras_ser 0.1.0, backend tensorflow" in body
+    licence = body.split("## Licence")[1]
+    assert "inherit the licences of their training data" in licence
+    assert "- tess: CC BY-NC-ND 4.0" in licence and "- emodb: free for research use" in licence
+    assert "RAVDESS and TESS" in licence and "non-commercial use only" in licence
+
+
+def test_card_renders_minimal_metadata_without_optional_sections():
+    minimal = {"name": "mine", "class_names": ["calm", "upset"], "metrics": {}, "license": "mit"}
+    card = model_card(minimal)
+    assert card.data.eval_results is None and card.data.license == "mit"
+    for absent in ("## Recipe", "## Weights", "## Training data", "non-commercial"):
+        assert absent not in card.text
+    assert "No evaluation results recorded." in card.text and "## Licence" in card.text
+
+
+def test_write_card_and_missing_required_key(tmp_path):
+    folder = make_preset(tmp_path / "p", card=False)
+    write_card(folder)
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.model_name == "rhemo-qvgg16"
+    assert f"| model.weights.h5 | float16 | {len(WEIGHTS)} | `{hashlib.sha256(WEIGHTS).hexdigest()}` |" in card.text
+    broken = make_preset(tmp_path / "q", {k: v for k, v in METADATA.items() if k != "license"})
+    with pytest.raises(ValueError, match=r"q/metadata.json' has no 'license'"):
+        write_card(broken)
+
+
+def test_publish_sends_folder_and_card_when_hub_has_no_readme(tmp_path):
+    folder = make_preset(tmp_path / "rhemo-qvgg16", card=False)
+    api = RecordingHubApi()
+    url = publish(folder, "me/rhemo-qvgg16", private=True, api=api)
+    assert url == "https://huggingface.co/me/rhemo-qvgg16"
+    assert [method for method, _ in api.calls] == ["create_repo", "file_exists", "upload_folder"]
+    assert api.calls[0][1] == {"repo_id": "me/rhemo-qvgg16", "repo_type": "model", "private": True, "exist_ok": True}
+    upload = api.calls[2][1]
+    assert upload["repo_id"] == "me/rhemo-qvgg16" and upload["repo_type"] == "model"
+    assert upload["folder_path"] == str(folder) and upload["ignore_patterns"] is None
+    assert "rhemo-qvgg16" in upload["commit_message"]
+    assert sorted(api.uploaded) == ["README.md", "config.json", "metadata.json", "model.weights.h5", "preprocessor.json"]
+    card = ModelCard(api.uploaded["README.md"].decode())
+    assert card.data.library_name == "keras_ser" and card.data.license == "cc-by-nc-sa-4.0"
+    assert {r.metric_value for r in card.data.eval_results if r.dataset_name == "emodb"} == {0.812, 0.795}
+
+
+def test_publish_keeps_readme_already_on_hub(tmp_path):
+    folder = make_preset(tmp_path / "p")
+    api = RecordingHubApi(readme_on_hub=True)
+    publish(folder, "me/p", commit_message="v2", api=api)
+    upload = api.calls[-1][1]
+    assert upload["ignore_patterns"] == ["README.md"] and upload["commit_message"] == "v2"
+    assert "README.md" not in api.uploaded and api.calls[0][1]["private"] is False
+
+
+def test_publish_uploads_existing_local_card(tmp_path):
+    api = RecordingHubApi()
+    publish(make_preset(tmp_path / "p"), "me/p", api=api)
+    assert api.uploaded["README.md"] == b"local card\n"
+
+
+@pytest.mark.parametrize("missing", ["config.json", "model.weights.h5"])
+def test_publish_refuses_incomplete_folder(tmp_path, missing):
+    folder = make_preset(tmp_path / "p")
+    (folder / missing).unlink()
+    api = RecordingHubApi()
+    with pytest.raises(ValueError, match=rf"{missing} missing.*keras_ser.hub.save_preset\(model"):
+        publish(folder, "me/p", api=api)
+    assert api.calls == []
+
+
+def test_publish_refuses_bad_checksum_and_missing_metadata_key(tmp_path):
+    folder = make_preset(tmp_path / "p")
+    (folder / "model.weights.h5").write_bytes(WEIGHTS[::-1])
+    api = RecordingHubApi()
+    with pytest.raises(ValueError, match=r"cannot publish.*model.weights.h5' fails its checksum"):
+        publish(folder, "me/p", api=api)
+    no_metrics = make_preset(tmp_path / "q", {k: v for k, v in METADATA.items() if k != "metrics"})
+    with pytest.raises(ValueError, match=r"q/metadata.json' has no 'metrics'"):
+        publish(no_metrics, "me/q", api=api)
+    assert api.calls == []
+
+
+@pytest.mark.parametrize("method, error, action", [
+    ("create_repo", OfflineModeIsEnabled("offline mode is enabled"), "creating the model repository 'me/p'"),
+    ("upload_folder", http_error(401), "uploading .* to 'me/p'"),
+])
+def test_publish_wraps_hub_errors(tmp_path, method, error, action):
+    api = RecordingHubApi(fail={method: error})
+    with pytest.raises(RuntimeError, match=rf"{action} on the Hugging Face Hub failed.*hf auth login.*HF_HUB_OFFLINE"):
+        publish(make_preset(tmp_path / "p"), "me/p", api=api)
+
+
+def test_zoo_model_cards_overview_is_sorted_and_deterministic(tmp_path):
+    small = {**METADATA, "name": "a-small", "architecture": "quaternion AlexNet", "parameters": {"total": 1000},
+             "metrics": {"test": {"ravdess": {"accuracy": 0.5, "uar": 0.4}, "emodb": {"accuracy": 0.7, "uar": 0.6}}}}
+    make_preset(tmp_path / "zz-big")
+    make_preset(tmp_path / "small", small)
+    (tmp_path / "recipes").mkdir()
+    text = zoo_model_cards(tmp_path)
+    assert text == zoo_model_cards(tmp_path)
+    assert "`keras-ser model-cards --write`" in text and "do not edit by hand" in text
+    assert "---\nlibrary_name" not in text
+    assert "| Model | Architecture | Parameters | Mean test UAR | emodb | ravdess | tess |" in text
+    assert "| [a-small](#a-small) | quaternion AlexNet | 1,000 | 50.0 | 70.0 / 60.0 | 50.0 / 40.0 | – / – |" in text
+    mean = 100 * (0.58 + 0.795 + 0.985) / 3
+    assert f"| [rhemo-qvgg16](#rhemo-qvgg16) | RH-emo encoder + quaternion VGG16 | 10,123,456 | {mean:.1f} | 81.2 / 79.5 |" in text
+    assert text.index("## a-small") < text.index("## rhemo-qvgg16") and "### Licence" in text

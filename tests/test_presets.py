@@ -1,0 +1,316 @@
+"""Presets: save/load round trips, checksums, name resolution (zoo, folder, Hugging Face cache), prediction."""
+
+import hashlib
+import json
+import shutil
+import time
+
+import h5py
+import numpy as np
+import pytest
+import soundfile
+
+from keras_ser.audio import AudioError
+from keras_ser.presets import AudioPreprocessor, PresetError, SERClassifier, load, save_preset, with_new_head
+from keras_ser.presets import registry
+
+CLASSES = ["neutral", "angry", "happy", "sad"]
+RHEMO_ALL_HEADS = {"variant": "full", "head_units": 8, "heads": ["emotion", "valence", "arousal", "dominance"]}
+
+
+def tiny_classifier(network=None, rhemo=RHEMO_ALL_HEADS, classes=CLASSES, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return SERClassifier(classes, network=network, rhemo=rhemo,
+                         preprocessor=AudioPreprocessor(normalizer={"kind": "max", "maximum": 40.0}), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = tiny_classifier()
+    folder = save_preset(model, tmp_path_factory.mktemp("presets") / "tiny", metadata={"license": "cc-by-nc-sa-4.0"})
+    return model, folder
+
+
+@pytest.fixture
+def emodb_file(corpus_root):
+    return corpus_root("emodb") / "wav" / "03a01Wa.flac"
+
+
+def test_preset_folder_holds_the_five_files_and_checksummed_metadata(saved):
+    model, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["config.json", "preprocessor.json", "metadata.json", "model.weights.h5", "README.md"])
+    metadata = json.loads((folder / "metadata.json").read_text())
+    entry = metadata["weights"]["model.weights.h5"]
+    assert entry["sha256"] == hashlib.sha256((folder / "model.weights.h5").read_bytes()).hexdigest()
+    assert entry["bytes"] == (folder / "model.weights.h5").stat().st_size
+    assert metadata["class_names"] == CLASSES
+    assert metadata["outputs"] == ["emotion", "valence", "arousal", "dominance"]
+    assert metadata["parameters"]["total"] == model.count_params()
+    # RH-emo stays frozen: encoder + 4 heads, nothing trainable.
+    assert metadata["parameters"]["trainable"] == 0
+    preprocessor = json.loads((folder / "preprocessor.json").read_text())
+    assert preprocessor["sample_rate"] == 16000 and preprocessor["segment_seconds"] == 4.0
+    assert preprocessor["normalizer"] == {"kind": "max", "maximum": 40.0}
+    assert preprocessor["stft"]["frame_length"] == 256 and preprocessor["stft"]["hop_length"] == 128
+    assert {"keras", "keras_ser"} <= set(metadata["versions"])
+
+
+def test_round_trip_gives_identical_predictions(saved):
+    model, folder = saved
+    loaded = load(str(folder))
+    audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_on_batch(audio), model.predict_on_batch(audio), rtol=1e-5, atol=1e-6)
+    assert loaded.class_names == CLASSES and loaded.metadata["license"] == "cc-by-nc-sa-4.0"
+
+
+def test_half_precision_halves_large_arrays_and_loads_back(tmp_path):
+    model = tiny_classifier()
+    full = save_preset(model, tmp_path / "full")
+    half = save_preset(model, tmp_path / "half", half_precision=True)
+    assert (half / "model.weights.h5").stat().st_size < 0.6 * (full / "model.weights.h5").stat().st_size
+    with h5py.File(half / "model.weights.h5") as store:
+        dtypes = []
+        store.visititems(lambda name, node: dtypes.append((node.dtype, node.size)) if isinstance(node, h5py.Dataset) else None)
+    assert all(dtype == np.float16 for dtype, size in dtypes if size >= 1024)
+    loaded = load(str(half))
+    assert all(str(w.dtype) == "float32" for w in loaded.weights)
+    for original, restored in zip(model.weights, loaded.weights):
+        expected = np.asarray(original)
+        if expected.size >= 1024:
+            expected = expected.astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(restored), expected)
+    assert json.loads((half / "metadata.json").read_text())["weights"]["model.weights.h5"]["dtype"] == "float16"
+
+
+def test_corrupted_weights_fail_their_checksum(saved, tmp_path):
+    _, folder = saved
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    data = bytearray((broken / "model.weights.h5").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (broken / "model.weights.h5").write_bytes(bytes(data))
+    with pytest.raises(PresetError, match=r"model\.weights\.h5.*fails its checksum"):
+        load(str(broken))
+
+
+def test_truncated_weights_are_reported_as_truncated(saved, tmp_path):
+    _, folder = saved
+    broken = shutil.copytree(folder, tmp_path / "short")
+    data = (broken / "model.weights.h5").read_bytes()
+    (broken / "model.weights.h5").write_bytes(data[: len(data) // 3])
+    with pytest.raises(PresetError, match="truncated"):
+        load(str(broken))
+
+
+def test_a_folder_without_a_config_is_not_a_preset(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(PresetError, match="not a keras-ser preset"):
+        load(str(tmp_path / "x"))
+
+
+def test_missing_metadata_file_is_named(saved, tmp_path):
+    _, folder = saved
+    broken = shutil.copytree(folder, tmp_path / "nometa")
+    (broken / "metadata.json").unlink()
+    with pytest.raises(PresetError, match="metadata.json is missing"):
+        load(str(broken))
+
+
+def test_unknown_name_lists_the_known_ones(saved, tmp_path, monkeypatch):
+    _, folder = saved
+    zoo = tmp_path / "zoo"
+    shutil.copytree(folder, zoo / "tiny-one")
+    shutil.copytree(folder, zoo / "tiny-two")
+    monkeypatch.setattr(registry, "zoo_dir", lambda: zoo)
+    assert registry.list_models() == ["tiny-one", "tiny-two"]
+    assert registry.list_models("*two") == ["tiny-two"]
+    with pytest.raises(PresetError, match="unknown model 'tiny-three'.*tiny-one, tiny-two"):
+        load("tiny-three")
+    assert load("tiny-one").class_names == CLASSES
+
+
+def _fake_hub_cache(cache, repo_id, folder, commit="0123456789abcdef0123456789abcdef01234567"):
+    """The layout huggingface_hub uses for a downloaded model repository."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_hf_names_resolve_from_the_hugging_face_cache_offline(saved, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    _, folder = saved
+    _fake_hub_cache(tmp_path / "hub", "someone/tiny-ser", folder)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = load("hf://someone/tiny-ser")
+    assert model.class_names == CLASSES
+
+
+def test_offline_with_nothing_cached_fails_fast_and_says_how_to_get_it(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(PresetError, match=r"not in the Hugging Face cache.*keras-ser download hf://someone/absent"):
+        load("hf://someone/absent")
+    assert time.perf_counter() - started < 2.0
+
+
+def test_prediction_of_a_file_is_sorted_and_sums_to_one(saved, emodb_file):
+    model, _ = saved
+    result = model.predict_file(emodb_file)
+    assert [entry["label"] for entry in result] != [] and sorted(e["label"] for e in result) == sorted(CLASSES)
+    scores = [entry["score"] for entry in result]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-6
+    assert set(result.dimensions) == {"valence", "arousal", "dominance"}
+    assert all(0 <= value <= 1 for value in result.dimensions.values())
+    assert result.label == result[0]["label"] and result.source == str(emodb_file)
+    json.dumps(result.to_dict())
+
+
+def test_long_audio_uses_sliding_windows_and_selectable_pooling(saved, emodb_file):
+    model, _ = saved
+    clip, rate = soundfile.read(emodb_file, dtype="float32")
+    signal = np.concatenate([clip] * 5)[: 10 * rate]  # 10 s
+    result = model.predict_array(signal, sampling_rate=rate)
+    assert [(w["start"], w["end"]) for w in result.windows] == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0)]
+    windows = np.stack([np.pad(signal, (0, 12 * rate - len(signal)))[i * 4 * rate:(i + 1) * 4 * rate] for i in range(3)])
+    per_window = model.predict_on_batch(windows)
+    mean = per_window.mean(axis=0)
+    assert {e["label"]: e["score"] for e in result} == pytest.approx(dict(zip(CLASSES, mean / mean.sum())), abs=1e-5)
+    maximum = per_window.max(axis=0)
+    pooled = model.predict_array(signal, sampling_rate=rate, aggregate="max")
+    assert {e["label"]: e["score"] for e in pooled} == pytest.approx(dict(zip(CLASSES, maximum / maximum.sum())), abs=1e-5)
+    overlapping = model.predict_array(signal, sampling_rate=rate, hop_seconds=2.0)
+    assert len(overlapping.windows) == 4
+    with pytest.raises(ValueError, match="unknown aggregate 'median'"):
+        model.predict_array(signal, sampling_rate=rate, aggregate="median")
+
+
+def test_arrays_are_resampled_and_mixed_down(saved, emodb_file):
+    import soxr
+
+    model, _ = saved
+    clip, rate = soundfile.read(emodb_file, dtype="float32")
+    at_44k = soxr.resample(clip, rate, 44100).astype(np.float32)
+    stereo = np.stack([at_44k, at_44k], axis=1)
+    from_stereo = model.predict_array(stereo, sampling_rate=44100)
+    from_file = model.predict_file(emodb_file)
+    assert {e["label"]: e["score"] for e in from_stereo} == pytest.approx({e["label"]: e["score"] for e in from_file}, abs=0.01)
+    batch = model.predict_batch([clip, clip[: rate]], sampling_rate=rate)
+    assert len(batch) == 2 and all(abs(sum(e["score"] for e in r) - 1) < 1e-6 for r in batch)
+
+
+def test_bad_audio_fails_clearly(saved, tmp_path):
+    model, _ = saved
+    with pytest.raises(ValueError, match="sampling_rate"):
+        model.predict_array(np.zeros(16000), sampling_rate=None)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.predict_array(np.full(16000, np.nan), sampling_rate=16000)
+    with pytest.raises(ValueError, match="non-empty"):
+        model.predict_array(np.zeros((2, 2, 2)), sampling_rate=16000)
+    with pytest.raises(AudioError, match="missing.wav"):
+        model.predict_file(tmp_path / "missing.wav")
+    with pytest.raises(FileNotFoundError, match="no audio files"):
+        model.predict_folder(tmp_path)
+
+
+def test_folder_prediction_covers_every_file_in_order(saved, corpus_root, tmp_path):
+    model, _ = saved
+    wavs = sorted((corpus_root("emodb") / "wav").glob("03a0*.flac"))[:3]
+    for path in wavs:
+        shutil.copy(path, tmp_path / path.name)
+    results = model.predict_folder(tmp_path, progress=False)
+    assert [r.source for r in results] == [str(tmp_path / p.name) for p in wavs]
+
+
+def test_new_head_reinitialises_only_the_output_layer():
+    model = tiny_classifier(network={"builder": "a1", "variant": "real"},
+                            rhemo={"variant": "full", "head_units": 8, "heads": ["valence", "arousal", "dominance"]})
+    new = with_new_head(model, class_names=["calm", "tense", "sad"])
+    assert new.class_names == ["calm", "tense", "sad"] and new.output.shape[-1] == 3
+    head = {id(v) for v in new.head_layer.weights}
+    assert len(head) == 2
+    for old, fresh in zip(model.weights, new.weights):
+        if id(fresh) in head:
+            assert tuple(fresh.shape) != tuple(old.shape)
+        else:
+            np.testing.assert_array_equal(np.asarray(fresh), np.asarray(old))
+    same_count = with_new_head(model, num_classes=4)
+    old_kernel = np.asarray(model.head_layer.weights[0])
+    assert not np.allclose(np.asarray(same_count.head_layer.weights[0]), old_kernel)
+    with pytest.raises(ValueError, match="num_classes=2 but 3 class_names"):
+        with_new_head(model, num_classes=2, class_names=["a", "b", "c"])
+
+
+def test_load_with_new_classes(saved):
+    _, folder = saved
+    model = load(str(folder), num_classes=3)
+    assert model.class_names == ["class_0", "class_1", "class_2"]
+    assert model.metadata["base_model"] == "tiny"
+
+
+def test_fine_tuning_trains_the_network_and_keeps_rhemo_frozen(corpus_root):
+    from keras_ser.datasets import load_corpus, select_classes
+
+    items, _ = select_classes(load_corpus("emodb", root=corpus_root("emodb")), CLASSES)
+    chosen = [items[i] for i in range(0, len(items), 40)][:8]
+    model = tiny_classifier(network={"builder": "a1", "variant": "real"},
+                            rhemo={"variant": "full", "head_units": 8, "heads": ["valence"]})
+    encoder_before = [np.asarray(w) for w in model.get_layer("rhemo_encoder").weights]
+    backbone_before = [np.asarray(w) for w in model.backbone.weights]
+    history = model.fine_tune(chosen[:6], chosen[6:], epochs=1, batch_size=4, progress=False)
+    assert np.isfinite(history.history["loss"][0]) and "val_loss" in history.history
+    for before, after in zip(encoder_before, model.get_layer("rhemo_encoder").weights):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    assert any(not np.allclose(b, np.asarray(a)) for b, a in zip(backbone_before, model.backbone.weights))
+
+
+def test_evaluation_matches_per_file_predictions(saved, corpus_root):
+    from keras_ser.datasets import load_corpus, select_classes
+
+    model, _ = saved
+    items, labels = select_classes(load_corpus("emodb", root=corpus_root("emodb")), CLASSES)
+    chosen = [items[i] for i in range(0, len(items), 30)]
+    truth = np.array([CLASSES.index(item.canonical) for item in chosen])
+    predicted = np.array([CLASSES.index(model.predict_file(item.path).label) for item in chosen])
+    metrics = model.evaluate_items(chosen, progress=False)
+    assert metrics["accuracy"] == pytest.approx(np.mean(truth == predicted))
+    recalls = [np.mean(predicted[truth == c] == c) for c in range(4) if np.any(truth == c)]
+    assert metrics["uar"] == pytest.approx(np.mean(recalls))
+    assert list(metrics["per_corpus"]) == ["emodb"]
+
+
+def test_items_outside_the_classes_are_named(saved, corpus_root):
+    from keras_ser.datasets import load_corpus
+
+    model, _ = saved
+    bored = [item for item in load_corpus("emodb", root=corpus_root("emodb")) if item.canonical == "boredom"][:1]
+    with pytest.raises(ValueError, match=r"labelled 'L' \(vocabulary: 'boredom'\).*class_names"):
+        model.evaluate_items(bored, progress=False)
+
+
+def test_save_preset_refuses_to_overwrite_and_other_models(saved, tmp_path):
+    import keras
+
+    model, folder = saved
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_preset(model, folder)
+    with pytest.raises(TypeError, match="SERClassifier"):
+        save_preset(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "x")
+
+
+def test_bad_architectures_are_refused():
+    with pytest.raises(PresetError, match="network builder 'vgg19'"):
+        tiny_classifier(network={"builder": "vgg19"})
+    with pytest.raises(PresetError, match="needs the 'emotion' head"):
+        tiny_classifier(rhemo={"variant": "full", "heads": ["valence"]})
+    with pytest.raises(PresetError, match="two or more distinct"):
+        tiny_classifier(classes=["a"])
+    with pytest.raises(PresetError, match="normalizer kind"):
+        AudioPreprocessor(normalizer={"kind": "robust"})
