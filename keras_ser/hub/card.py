@@ -110,7 +110,7 @@ def _body(metadata, level=1):
              "A keras-ser speech emotion recognition model"
              + (f" ({metadata['architecture']})." if metadata.get("architecture") else "."),
              f"- **Classes:** {', '.join(metadata['class_names'])}\n- **Outputs:** {', '.join(outputs)}"
-             + (" (valence/arousal/dominance are regression outputs)" if len(outputs) > 1 else ""),
+             + (" (valence/arousal/dominance: probabilities of the high class, from RH-emo's heads; `result.dimensions`)" if len(outputs) > 1 else ""),
              f"{heading} Usage",
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
