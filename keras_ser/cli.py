@@ -255,7 +255,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         print(f"keras-ser {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -214,7 +214,7 @@ def test_zoo_model_cards_overview_is_sorted_and_deterministic(tmp_path):
     (tmp_path / "recipes").mkdir()
     text = zoo_model_cards(tmp_path)
     assert text == zoo_model_cards(tmp_path)
-    assert "`keras-ser model-cards --write`" in text and "do not edit by hand" in text
+    assert "`keras-ser model-cards --write MODEL_CARDS.md`" in text and "do not edit by hand" in text
     assert "---\nlibrary_name" not in text
     assert "| Model | Architecture | Parameters | Mean test UAR | emodb | ravdess | tess |" in text
     assert "| [a-small](#a-small) | quaternion AlexNet | 1,000 | 50.0 | 70.0 / 60.0 | 50.0 / 40.0 | – / – |" in text

@@ -29,7 +29,9 @@ def tiny_classifier(network=None, rhemo=RHEMO_ALL_HEADS, classes=CLASSES, seed=0
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     model = tiny_classifier()
-    folder = save_preset(model, tmp_path_factory.mktemp("presets") / "tiny", metadata={"license": "cc-by-nc-sa-4.0"})
+    metrics = {"test": {"emodb": {"accuracy": 0.5, "uar": 0.4, "macro_f1": 0.3, "clips": 10}}}
+    folder = save_preset(model, tmp_path_factory.mktemp("presets") / "tiny",
+                         metadata={"license": "cc-by-nc-sa-4.0", "metrics": metrics})
     return model, folder
 
 
@@ -342,3 +344,63 @@ def test_a_preset_saved_on_tensorflow_predicts_the_same_on_jax_without_tensorflo
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_cli_predict_prints_labels_and_json(saved, emodb_file, capsys):
+    from keras_ser.cli import main
+
+    _, folder = saved
+    assert main(["predict", str(emodb_file), "--model", str(folder), "--windows"]) == 0
+    text = capsys.readouterr().out
+    assert str(emodb_file) in text and "valence" in text and "0.00-   4.00 s" in text
+    assert main(["predict", str(emodb_file), "--model", str(folder), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [e["label"] for e in result["labels"]] and abs(sum(e["score"] for e in result["labels"]) - 1) < 1e-6
+
+
+def test_cli_reports_unknown_models_and_missing_files(saved, tmp_path, capsys):
+    from keras_ser.cli import main
+
+    _, folder = saved
+    assert main(["predict", str(tmp_path / "absent.wav"), "--model", str(folder)]) == 2
+    assert "absent.wav" in capsys.readouterr().err
+    assert main(["download", "no-such-model"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_cli_models_and_model_cards_list_the_zoo(saved, tmp_path, monkeypatch, capsys):
+    from keras_ser.cli import main
+
+    _, folder = saved
+    zoo = tmp_path / "zoo"
+    shutil.copytree(folder, zoo / "tiny-one")
+    monkeypatch.setattr(registry, "zoo_dir", lambda: zoo)
+    assert main(["models"]) == 0
+    assert "tiny-one" in capsys.readouterr().out
+    assert main(["model-cards", "--zoo", str(zoo), "--write", str(tmp_path / "CARDS.md")]) == 0
+    assert "# keras-ser model zoo" in (tmp_path / "CARDS.md").read_text()
+
+
+def test_cli_publish_offline_fails_with_the_reason(saved, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    from keras_ser.cli import main
+
+    _, folder = saved
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["publish", str(folder), "someone/tiny"]) == 2
+    assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+
+
+def test_cli_export_writes_a_savedmodel_that_runs(saved, tmp_path, capsys):
+    import tensorflow as tf
+
+    from keras_ser.cli import main
+
+    model, folder = saved
+    assert main(["export", str(folder), "--format", "savedmodel", "--output", str(tmp_path / "sm")]) == 0
+    audio = np.random.default_rng(1).normal(0, 0.1, (2, 64000)).astype(np.float32)
+    exported = tf.saved_model.load(str(tmp_path / "sm"))
+    served = exported.serve(tf.constant(audio))
+    np.testing.assert_allclose(np.asarray(served), model.predict_on_batch(audio), atol=1e-5)

@@ -68,7 +68,7 @@ def zoo_model_cards(zoo_dir):
                      key=lambda metadata: metadata["name"])
     corpora = sorted({corpus for metadata in presets for corpus in _test(metadata)})
     lines = ["# keras-ser model zoo", "",
-             "> Generated from each preset's metadata.json by `keras-ser model-cards --write`; do not edit by hand.", "",
+             "> Generated from each preset's metadata.json by `keras-ser model-cards --write MODEL_CARDS.md`; do not edit by hand.", "",
              "Test scores are speaker-independent (test speakers never seen in training); cells are accuracy / UAR in %.", "",
              _row(["Model", "Architecture", "Parameters", "Mean test UAR", *corpora]), _row(["---"] * (4 + len(corpora)))]
     for metadata in presets:
@@ -140,8 +140,9 @@ def _results(metrics):
     if not rows:
         return "No evaluation results recorded."
     table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
-    return ("Results are speaker-independent: the test (and validation) speakers are never seen in training. "
-            "UAR is the unweighted average recall (mean per-class recall).\n\n" + "\n".join(table))
+    return ("Test results are speaker-independent: the test speakers are never seen in training (see the split "
+            "under Training data for the validation speakers). UAR is the unweighted average recall (mean per-class "
+            "recall).\n\n" + "\n".join(table))
 
 
 def _training_data(data):

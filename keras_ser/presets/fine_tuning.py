@@ -48,7 +48,7 @@ def evaluate_items(model, items, batch_size=32, progress=True):
     corpora = np.array([items[clip].corpus for clip in clips])
     result = classification_metrics(labels[clips], pooled, model.class_names)
     result["per_corpus"] = {
-        corpus: classification_metrics(labels[clips][corpora == corpus], pooled[corpora == corpus], model.class_names)
+        str(corpus): classification_metrics(labels[clips][corpora == corpus], pooled[corpora == corpus], model.class_names)
         for corpus in sorted(set(corpora))
     }
     return result

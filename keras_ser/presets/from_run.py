@@ -57,6 +57,13 @@ def _rhemo_parts(rhemo_dir, classifier):
     return json.loads((Path(rhemo_dir) / METRICS_FILE).read_text())
 
 
+def _split_description(kind, fractions):
+    if kind == "per_corpus":
+        return (f"per corpus, by speaker: shares {fractions} of each corpus's speakers for train / validation / test; "
+                "two-speaker TESS tests on its held-out speaker (YAF) and validates on files of its training speaker")
+    return f"{kind}, fractions {fractions}"
+
+
 def _speakers(parts):
     return {part: sorted({f"{item.corpus}:{item.speaker}" for item in items}) for part, items in parts.items()}
 
@@ -67,7 +74,7 @@ def _measured(model, parts, progress):
     for part in ("test", "val"):
         result = evaluate_items(model, parts[part], progress=progress)
         metrics[part] = {
-            corpus: {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "clips": int(sum(m["support"]))}
+            corpus: {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "clips": sum(m["support_per_class"].values())}
             for corpus, m in result["per_corpus"].items()
         }
     return metrics
@@ -109,7 +116,7 @@ def preset_from_run(run_dir, folder, name=None, description="", half_precision=T
         "name": name or config.name, "description": description,
         "architecture": ("RH-emo encoder + " if rhemo else "") + f"{config.model.variant} {config.model.builder}",
         "training_data": {"corpora": list(data.corpora), "classes": chosen.class_names,
-                          "split": f"{data.split} (speaker-independent), fractions {data.fractions}",
+                          "split": _split_description(data.split, data.fractions),
                           "speakers": _speakers(chosen.parts), "seed": config.seed},
         "recipe": {"commands": commands, "config": (run_dir / "config.toml").read_text(), "hardware": _hardware(),
                    "wall_time_s": round(wall, 1), "best_epoch": run_metrics.get("best_epoch")},
@@ -137,7 +144,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     metadata = {
         "name": name, "description": description, "architecture": "RH-emo (encoder + emotion and V/A/D heads)",
         "training_data": {"corpora": metrics["corpora"], "classes": list(FOUR_CLASS),
-                          "split": f"per_corpus (speaker-independent), fractions {metrics.get('fractions')}",
+                          "split": _split_description("per_corpus", metrics.get("fractions")),
                           "speakers": _speakers(parts), "seed": metrics["seed"]},
         "recipe": {"commands": [_rhemo_command(rhemo_dir, metrics), f"keras-ser preset {rhemo_dir} {folder}"],
                    "config": json.dumps({k: metrics.get(k) for k in ("variant", "stage1", "stage2", "head_units")}, indent=1),
