@@ -3,7 +3,7 @@
 Names load on first use, so listing the zoo does not import Keras.
 """
 
-import importlib
+from keras_ser.lazy import lazy_attributes
 
 _EXPORTS = {
     "AudioPreprocessor": "preprocessor",
@@ -20,10 +20,5 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"keras_ser.presets.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'keras_ser.presets' has no attribute {name!r}")
-
-
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

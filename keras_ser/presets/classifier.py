@@ -14,6 +14,8 @@ from keras_ser.presets.fine_tuning import evaluate_items, fine_tune
 from keras_ser.presets.preprocessor import AudioPreprocessor
 from keras_ser.training.metrics import AGGREGATION_METHODS, aggregate_windows
 
+# Up to this many windows, a first prediction runs eagerly instead of tracing a predict function.
+EAGER_WINDOWS = 4
 NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
 
 
@@ -128,10 +130,14 @@ class SERClassifier(keras.Model):
         expected = self.preprocessor.window_samples
         if windows.ndim != 2 or windows.shape[1] != expected or len(windows) == 0:
             raise ValueError(f"windows must have shape (N > 0, {expected}), got {windows.shape}")
-        chunks = [self.scorer.predict_on_batch(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)]
-        return {key: np.concatenate([np.asarray(chunk[key]) for chunk in chunks]).reshape(len(windows), -1).squeeze(-1)
-                if key != "emotion" else np.concatenate([np.asarray(chunk[key]) for chunk in chunks])
-                for key in chunks[0]}
+        if self.scorer.predict_function is None and len(windows) <= EAGER_WINDOWS:
+            # A first call on a few windows runs eagerly: tracing the predict function would cost more (cold CLI start).
+            chunks = [{key: keras.ops.convert_to_numpy(value) for key, value in self.scorer(windows).items()}]
+        else:
+            chunks = [self.scorer.predict_on_batch(windows[i : i + batch_size])
+                      for i in range(0, len(windows), batch_size)]
+        outputs = {key: np.concatenate([np.asarray(chunk[key]) for chunk in chunks]) for key in chunks[0]}
+        return {key: value if key == "emotion" else value.reshape(len(windows)) for key, value in outputs.items()}
 
     def _clip_prediction(self, outputs, start, count, hop, aggregate, source):
         emotion = outputs["emotion"][start : start + count]

@@ -3,7 +3,7 @@
 Names load on first use, so importing one submodule (e.g. metrics) stays cheap.
 """
 
-import importlib
+from keras_ser.lazy import lazy_attributes
 
 _EXPORTS = {
     "ConfigError": "config",
@@ -18,10 +18,5 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"keras_ser.training.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'keras_ser.training' has no attribute {name!r}")
-
-
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
