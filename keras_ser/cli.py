@@ -141,7 +141,7 @@ def _preset(args):
     from keras_ser.presets.from_run import preset_from_run, rhemo_preset_from_run
 
     convert = rhemo_preset_from_run if (Path(args.run_dir) / "rhemo.keras").is_file() else preset_from_run
-    metadata = convert(args.run_dir, args.folder, name=args.name, description=args.description,
+    metadata = convert(args.run_dir, args.folder, name=args.name, description=args.description, recipe=args.recipe,
                        half_precision=not args.full_precision, overwrite=args.overwrite)
     for corpus, values in metadata["metrics"]["test"].items():
         print(f"{metadata['name']} test {corpus}: accuracy {values['accuracy']:.4f}, UAR {values['uar']:.4f}")
@@ -241,6 +241,7 @@ def build_parser():
     preset.add_argument("folder", help="the preset folder to write")
     preset.add_argument("--name", help="preset name (default: the run's name)")
     preset.add_argument("--description", default="", help="one line for the model card")
+    preset.add_argument("--recipe", help="the run's TOML configuration, named in the card's reproduction commands")
     preset.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
     preset.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
     preset.set_defaults(handler=_preset)

@@ -4,11 +4,15 @@ import importlib
 
 
 def lazy_attributes(package, exports):
-    """A module `__getattr__` for `package` that imports each name of `exports` ({name: submodule}) when first used."""
+    """A module `__getattr__` for `package` that imports each name of `exports` when first used.
+
+    `exports` maps a name to the module defining it: a submodule of `package`, or a dotted absolute module name.
+    """
 
     def __getattr__(name):
         if name in exports:
-            return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+            module = exports[name] if "." in exports[name] else f"{package}.{exports[name]}"
+            return getattr(importlib.import_module(module), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__

@@ -1,7 +1,18 @@
-"""Sharing presets: `save_preset`, `publish` to the Hugging Face Hub, and model cards."""
+"""Sharing presets: `save_preset`, `publish` to the Hugging Face Hub, and model cards.
 
-from keras_ser.hub.card import card_text, model_card, write_card, zoo_model_cards
-from keras_ser.hub.publish import publish
-from keras_ser.presets.loading import save_preset
+Names load on first use, so building model cards does not import Keras.
+"""
 
-__all__ = ["card_text", "model_card", "publish", "save_preset", "write_card", "zoo_model_cards"]
+from keras_ser.lazy import lazy_attributes
+
+_EXPORTS = {
+    "card_text": "card",
+    "model_card": "card",
+    "publish": "publish",
+    "save_preset": "keras_ser.presets.loading",
+    "write_card": "card",
+    "zoo_model_cards": "card",
+}
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -80,8 +80,12 @@ def _measured(model, parts, progress):
     return metrics
 
 
-def preset_from_run(run_dir, folder, name=None, description="", half_precision=True, overwrite=False, progress=True):
-    """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, evaluated per corpus."""
+def preset_from_run(run_dir, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
+                    progress=True):
+    """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, evaluated per corpus.
+
+    `recipe` is the path of the run's TOML, for the reproduction commands of the model card.
+    """
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.toml")
     data = config.data
@@ -109,7 +113,8 @@ def preset_from_run(run_dir, folder, name=None, description="", half_precision=T
     model.backbone.set_weights(network.get_weights())
     if rhemo is not None:
         _rhemo_parts(Path(data.rhemo_model).parent, model)
-    commands += [f"keras-ser train <recipe>.toml --run-dir {run_dir}", f"keras-ser preset {run_dir} {folder}"]
+    commands += [f"keras-ser train {recipe or '<config.toml>'} --run-dir {run_dir}",
+                 f"keras-ser preset {run_dir} {folder}" + (f" --recipe {recipe}" if recipe else "")]
     run_metrics = json.loads((run_dir / METRICS_FILE).read_text())
     wall = run_metrics.get("wall_time_s", 0) + (rhemo_metrics or {}).get("wall_time_s", 0)
     metadata = {
@@ -126,8 +131,8 @@ def preset_from_run(run_dir, folder, name=None, description="", half_precision=T
     return _evaluated(folder, chosen.parts, progress)
 
 
-def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_precision=True, overwrite=False,
-                          progress=True):
+def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", recipe=None, half_precision=True,
+                          overwrite=False, progress=True):
     """Save a `keras-ser rhemo` run as a preset: the encoder and its emotion + V/A/D heads."""
     from keras_ser.datasets import load_corpus, select_classes, split_per_corpus
 
