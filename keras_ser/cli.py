@@ -140,9 +140,11 @@ def _preset(args):
 
     from keras_ser.presets.from_run import preset_from_run, rhemo_preset_from_run
 
-    convert = rhemo_preset_from_run if (Path(args.run_dir) / "rhemo.keras").is_file() else preset_from_run
-    metadata = convert(args.run_dir, args.folder, name=args.name, description=args.description, recipe=args.recipe,
-                       half_precision=not args.full_precision, overwrite=args.overwrite)
+    options = {"description": args.description, "half_precision": not args.full_precision, "overwrite": args.overwrite}
+    if (Path(args.run_dir) / "rhemo.keras").is_file():
+        metadata = rhemo_preset_from_run(args.run_dir, args.folder, name=args.name or "rhemo", **options)
+    else:
+        metadata = preset_from_run(args.run_dir, args.folder, name=args.name, recipe=args.recipe, **options)
     for corpus, values in metadata["metrics"]["test"].items():
         print(f"{metadata['name']} test {corpus}: accuracy {values['accuracy']:.4f}, UAR {values['uar']:.4f}")
     print(f"preset written to {args.folder}")

@@ -114,6 +114,15 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     model = keras.saving.load_model(run_dir / "model.keras")
     probabilities = model.predict(np.random.default_rng(0).random((2, 512, 128, 1), np.float32), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # the run becomes a preset whose z-score front end reproduces the run's test metrics from the audio files
+    assert main(["preset", str(run_dir), str(tmp_path / "preset"), "--full-precision"]) == 0
+    from keras_ser.presets import load
+
+    preset = load(str(tmp_path / "preset"))
+    assert preset.preprocessor.normalizer["kind"] == "zscore"
+    measured = preset.metadata["metrics"]["test"]["emodb"]
+    assert measured["clips"] == sum(metrics["test"]["support_per_class"].values())
+    assert measured["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=0.15)
     # a finished run is not trained again
     assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
     assert "already finished" in capsys.readouterr().out
@@ -237,6 +246,23 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
                   training={"epochs": 1})
     metrics = train(config, tmp_path / "classifier", progress=False)
     assert 0 <= metrics["test"]["uar"] <= 1
+    # Both runs become presets, measured from the audio files on the run's own test speakers.
+    assert main(["preset", str(rhemo_dir), str(tmp_path / "rhemo_preset"), "--full-precision"]) == 0
+    recipe = tmp_path / "classifier.toml"
+    assert main(["preset", str(tmp_path / "classifier"), str(tmp_path / "classifier_preset"), "--recipe", str(recipe)]) == 0
+    from keras_ser.presets import load
+
+    rhemo_preset = load(str(tmp_path / "rhemo_preset"))
+    assert rhemo_preset.class_names == ["neutral", "angry", "happy", "sad"] and rhemo_preset.backbone is None
+    assert rhemo_preset.dimension_names == ["valence", "arousal", "dominance"]
+    classifier = load(str(tmp_path / "classifier_preset"))
+    info = classifier.metadata
+    assert info["recipe"]["commands"][1] == f"keras-ser train {recipe} --run-dir {tmp_path / 'classifier'}"
+    assert info["metrics"]["test"]["emodb"]["clips"] == sum(metrics["test"]["support_per_class"].values())
+    assert info["weights"]["model.weights.h5"]["dtype"] == "float16" and "non-commercial" not in info["data_licenses"]["emodb"]
+    for ours, theirs in zip(classifier.get_layer("rhemo_encoder").weights, rhemo_preset.get_layer("rhemo_encoder").weights):
+        # the classifier's encoder is the one it was trained on (arrays this small stay float32)
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
     with pytest.raises(ConfigError, match="data.rhemo_model.*not an RH-emo encoder"):
         train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "rhemo.keras")}), tmp_path / "x",
               progress=False)

@@ -112,7 +112,7 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
                           rhemo=rhemo, preprocessor=preprocessor, name=name or config.name)
     model.backbone.set_weights(network.get_weights())
     if rhemo is not None:
-        _rhemo_parts(Path(data.rhemo_model).parent, model)
+        _rhemo_parts(rhemo_dir, model)
     commands += [f"keras-ser train {recipe or '<config.toml>'} --run-dir {run_dir}",
                  f"keras-ser preset {run_dir} {folder}" + (f" --recipe {recipe}" if recipe else "")]
     run_metrics = json.loads((run_dir / METRICS_FILE).read_text())
@@ -131,8 +131,8 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
     return _evaluated(folder, chosen.parts, progress)
 
 
-def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", recipe=None, half_precision=True,
-                          overwrite=False, progress=True):
+def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_precision=True, overwrite=False,
+                          progress=True):
     """Save a `keras-ser rhemo` run as a preset: the encoder and its emotion + V/A/D heads."""
     from keras_ser.datasets import load_corpus, select_classes, split_per_corpus
 
