@@ -109,6 +109,8 @@ def test_shipped_experiments_and_recipes_are_valid():
                                           "statement_ravdess", "digits_fsdd"}
     for path in recipes:
         assert load_config(path).data.task in ("speaker", "text"), path
+    for path in sorted((REPO / "experiments" / "baselines").glob("*.toml")):
+        assert load_config(path).validate().data.task == "emotion", path
 
 
 def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys):
