@@ -404,3 +404,21 @@ def test_cli_export_writes_a_savedmodel_that_runs(saved, tmp_path, capsys):
     exported = tf.saved_model.load(str(tmp_path / "sm"))
     served = exported.serve(tf.constant(audio))
     np.testing.assert_allclose(np.asarray(served), model.predict_on_batch(audio), atol=1e-5)
+
+
+def test_a_zoo_entry_without_weights_comes_from_its_hub_repository(saved, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    _, folder = saved
+    zoo = tmp_path / "zoo"
+    shutil.copytree(folder, zoo / "remote-one")
+    (zoo / "remote-one" / "model.weights.h5").unlink()
+    metadata = json.loads((zoo / "remote-one" / "metadata.json").read_text())
+    (zoo / "remote-one" / "metadata.json").write_text(json.dumps({**metadata, "hub_repo": "someone/remote-one"}))
+    monkeypatch.setattr(registry, "zoo_dir", lambda: zoo)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PresetError, match="keras-ser download hf://someone/remote-one"):
+        load("remote-one")
+    _fake_hub_cache(tmp_path / "hub", "someone/remote-one", folder)
+    assert load("remote-one").class_names == CLASSES
