@@ -46,7 +46,7 @@ def write_report(oracle, hypermodel, out_dir):
         if "at_layer" in row and math.isfinite(row["val_uar"]):
             scores.setdefault(row["at_layer"], []).append(row["val_uar"])
     if scores:
-        written.append(plot_layer_scores(scores, out_dir / LAYER_PLOT, title=f"{hypermodel.name}: validation UAR per AT layer"))
+        written.append(plot_layer_scores(scores, out_dir / LAYER_PLOT, title=f"{hypermodel.name}\nvalidation UAR per AT layer"))
     best = oracle.get_best_trials(1)
     if best:
         config = hypermodel.config_for(best[0].hyperparameters)
