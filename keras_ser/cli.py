@@ -130,7 +130,7 @@ def _export(args):
     from keras_ser.presets import load
     from keras_ser.presets.export import export_model
 
-    output = args.output or f"{Path(args.name).name}-{args.format}" + (".tflite" if args.format == "tflite" else "")
+    output = args.output or f"{Path(args.name).name}-{args.format}"  # export_model adds .tflite / .onnx
     path = export_model(load(args.name), output, format=args.format, overwrite=args.overwrite)
     print(f"{args.name} exported as {args.format} to {path}")
 
