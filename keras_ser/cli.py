@@ -60,7 +60,7 @@ def _tune(args):
     if args.chief or args.worker is not None:
         os.environ.update(distributed_environment(
             "chief" if args.chief else "worker", args.worker or 0, args.oracle_ip, args.oracle_port))
-    tuner = tune(args.config, args.max_trials, tuner=args.tuner, directory=args.directory)
+    tuner = tune(args.config, args.max_trials, tuner=args.tuner, directory=args.directory, isolate=args.isolate)
     if role() == "worker":
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left")
     else:
@@ -203,6 +203,9 @@ def build_parser():
         "--max-trials", type=int, required=True, help="trials in all; a rerun continues up to it (hyperband: unused)"
     )
     tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    tune.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                      help="train each trial in its own process (default: on with TensorFlow, whose fit keeps "
+                      "memory of every trained model; not for hyperband)")
     tune.add_argument("--directory", default="runs/tuning", help="project folder parent (default: runs/tuning)")
     roles = tune.add_mutually_exclusive_group()
     roles.add_argument("--chief", action="store_true", help="serve the oracle to workers (distributed search)")

@@ -77,27 +77,36 @@ class SERHyperModel(keras_tuner.HyperModel):
         return config.validate()
 
     def build(self, hp):
-        config = self.config_for(hp)
-        keras.utils.set_random_seed(config.seed)
-        network = build_network(config, self.data.input_shape, len(self.data.class_names))
-        pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
-        model = wrap_for_strategy(network, config.strategy, pretrained)
-        model.compile(optimizer=make_optimizer(config.optimizer), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        return model
+        return build_trial_model(self.config_for(hp), self.data)
 
     def fit(self, hp, model, callbacks=(), epochs=None, initial_epoch=0, verbose=0, **kwargs):
         """Train on the shared data; every epoch's logs carry `val_uar`. Hyperband passes epochs/initial_epoch."""
-        t = self.base.training
-        mode = "min" if "loss" in t.monitor else "max"
-        stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=mode)
-        return model.fit(
-            self.data.dataset("train", t.batch_size, shuffle=True, seed=self.base.seed),
-            validation_data=self.data.arrays("val"),
-            shuffle=False,  # the dataset shuffles itself, seeded
-            epochs=epochs or t.epochs,
-            initial_epoch=initial_epoch,
-            verbose=verbose,
-            callbacks=[ValidationUAR(self.data, t.batch_size), stopper, *callbacks],
-            **kwargs,
-        )
+        return fit_trial_model(self.base, model, self.data, callbacks, epochs, initial_epoch, verbose, **kwargs)
+
+
+def build_trial_model(config, data):
+    """The compiled model (network wrapped for its strategy) of one trial's run configuration."""
+    keras.utils.set_random_seed(config.seed)
+    network = build_network(config, data.input_shape, len(data.class_names))
+    pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
+    model = wrap_for_strategy(network, config.strategy, pretrained)
+    model.compile(optimizer=make_optimizer(config.optimizer), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoch=0, verbose=0, **kwargs):
+    """Fit with early stopping as `config.training` says; every epoch's logs carry `val_uar`."""
+    t = config.training
+    mode = "min" if "loss" in t.monitor else "max"
+    stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=mode)
+    return model.fit(
+        data.dataset("train", t.batch_size, shuffle=True, seed=config.seed),
+        validation_data=data.arrays("val"),
+        shuffle=False,  # the dataset shuffles itself, seeded
+        epochs=epochs or t.epochs,
+        initial_epoch=initial_epoch,
+        verbose=verbose,
+        callbacks=[ValidationUAR(data, t.batch_size), stopper, *callbacks],
+        **kwargs,
+    )

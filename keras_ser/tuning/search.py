@@ -3,10 +3,13 @@
 import os
 from pathlib import Path
 
+import keras
 import keras_tuner
 
+from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.data import prepare_data
 from keras_ser.tuning.hypermodel import SERHyperModel, objective
+from keras_ser.tuning.isolation import isolated
 from keras_ser.tuning.report import write_report
 from keras_ser.tuning.space import load_tuning
 
@@ -21,25 +24,28 @@ def distributed_environment(role, worker=0, ip="127.0.0.1", port=8000):
     return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": ip, "KERASTUNER_ORACLE_PORT": str(port)}
 
 
-def make_tuner(kind, hypermodel, max_trials, directory, project_name, seed=0):
+def make_tuner(kind, hypermodel, max_trials, directory, project_name, seed=0, isolate=False):
     """A KerasTuner tuner over `hypermodel` that resumes from `directory/project_name` when it exists.
 
     Hyperband has no trial count: it brackets up to the base config's epochs.
     Every tuner clears the Keras session and collects garbage before each build
-    (`keras_tuner.Tuner._try_build`), so trials do not accumulate models.
+    (`keras_tuner.Tuner._try_build`); `isolate` runs each trial in a child
+    process instead (random and bayesian tuners), for a flat memory on TensorFlow.
     """
+    classes = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
+               "hyperband": keras_tuner.Hyperband}
+    if kind not in classes:
+        raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+    tuner_class = isolated(classes[kind]) if isolate else classes[kind]
     common = {"objective": objective(), "directory": str(directory), "project_name": project_name,
               "overwrite": False, "seed": seed}
-    if kind == "random":
-        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
-    if kind == "bayesian":
-        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
     if kind == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=hypermodel.base.training.epochs, **common)
-    raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+        return tuner_class(hypermodel, max_epochs=hypermodel.base.training.epochs, **common)
+    return tuner_class(hypermodel, max_trials=max_trials, **common)
 
 
-def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=None, progress=True, callbacks=()):
+def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=None, progress=True, callbacks=(),
+         isolate=None):
     """Search the space of the tuning TOML `path`; returns the tuner.
 
     The project lives in `directory/<base name>`: running the same command again
@@ -52,7 +58,11 @@ def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=No
     base, space = load_tuning(path)
     data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress)
     hypermodel = SERHyperModel(base, space, data)
-    searcher = make_tuner(tuner, hypermodel, max_trials, directory, base.name, seed=base.seed)
+    if isolate is None:
+        isolate = keras.backend.backend() == "tensorflow" and tuner != "hyperband"
+    if isolate and cache_dir is not None:
+        os.environ[CACHE_ENV] = str(cache_dir)  # the trials' processes read the same feature cache
+    searcher = make_tuner(tuner, hypermodel, max_trials, directory, base.name, seed=base.seed, isolate=isolate)
     searcher.search(callbacks=list(callbacks), verbose=1 if progress else 0)
     if role() != "worker":
         write_report(searcher.oracle, hypermodel, Path(directory) / base.name)
