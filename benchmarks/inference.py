@@ -8,7 +8,6 @@ Goals (issue 6, 2-core CPU): >= 80 four-second clips/s in batches, <= 50 ms warm
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import time
 import numpy as np
 
 from keras_ser.datasets.paths import default_data_root
+from keras_ser.models.cost import median_seconds
 from keras_ser.presets import load
 
 
@@ -27,15 +27,6 @@ def real_windows(model, count):
     while len(windows) < count:
         windows.append(np.random.default_rng(len(windows)).normal(0, 0.1, model.preprocessor.window_samples))
     return np.stack(windows).astype(np.float32), bool(files)
-
-
-def timed(function, repeats):
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main():
@@ -50,11 +41,9 @@ def main():
     model = load(args.model)
     load_seconds = time.perf_counter() - started
     windows, real = real_windows(model, args.clips)
-    model.score_windows(windows[: args.batch_size], batch_size=args.batch_size)  # warm-up
-    batch_seconds = timed(lambda: model.score_windows(windows, batch_size=args.batch_size), args.repeats)
+    batch_seconds = median_seconds(lambda: model.score_windows(windows, batch_size=args.batch_size), args.repeats)
     clip = windows[0]
-    model.predict_array(clip, sampling_rate=16000)
-    latency = timed(lambda: model.predict_array(clip, sampling_rate=16000), 5 * args.repeats)
+    latency = median_seconds(lambda: model.predict_array(clip, sampling_rate=16000), 5 * args.repeats)
 
     cli = shutil.which("keras-ser") or sys.executable
     command = [cli] if cli.endswith("keras-ser") else [cli, "-m", "keras_ser.cli"]
@@ -63,7 +52,7 @@ def main():
     cold = None
     if target is not None and target.is_file():
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        cold = timed(lambda: subprocess.run([*command, "predict", str(target), "--model", args.model], env=env,
+        cold = median_seconds(lambda: subprocess.run([*command, "predict", str(target), "--model", args.model], env=env,
                                             check=True, capture_output=True), 3)
 
     print(f"model {args.model}: loaded in {load_seconds:.2f} s; {'real EmoDB' if real else 'noise'} clips")

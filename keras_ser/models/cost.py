@@ -69,7 +69,8 @@ COST_ENTRIES = (
 ENTRY_NAMES = tuple(entry.name for entry in COST_ENTRIES)
 
 
-def _median_seconds(function, repeats):
+def median_seconds(function, repeats):
+    """Median wall time of `repeats` calls of `function`, after one warm-up call."""
     function()  # the first call traces / compiles
     times = []
     for _ in range(repeats):
@@ -90,8 +91,8 @@ def _time_model(model, batch_size, repeats, seed):
         y = rng.integers(0, model.output.shape[-1], batch_size)
         loss, loss_weights = "sparse_categorical_crossentropy", None
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=loss, loss_weights=loss_weights)
-    train = _median_seconds(lambda: model.train_on_batch(x, y), repeats)
-    infer = _median_seconds(lambda: model.predict_on_batch(x), repeats)
+    train = median_seconds(lambda: model.train_on_batch(x, y), repeats)
+    infer = median_seconds(lambda: model.predict_on_batch(x), repeats)
     return train, infer
 
 
