@@ -154,6 +154,12 @@ def test_saved_model_round_trip_gives_the_same_embedding(tmp_path):
                                rtol=1e-5)
 
 
+def test_narrow_heads_have_the_expected_parameter_count():
+    # flatten 8x16 (one channel of the small embedding) -> 8 -> 8 -> 4 classes, per the head's docstring
+    head = rhemo(input_shape=SMALL_INPUT, head_units=8).get_layer("emotion_head")
+    assert head.count_params() == (8 * 16 * 8 + 8) + (8 * 8 + 8) + (8 * 4 + 4)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -170,6 +176,7 @@ def test_saved_model_round_trip_gives_the_same_embedding(tmp_path):
         (lambda m, x: rhemo_targets(m, x, np.array([0, 1]), None), r"vad targets are needed"),
         (lambda m, x: rhemo_targets(m, x, None, np.zeros((2, 3))), r"emotion labels are needed"),
         (lambda m, x: rhemo_autoencoder(rhemo("emotion_only", input_shape=SMALL_INPUT)), r"has no decoder"),
+        (lambda m, x: rhemo(input_shape=SMALL_INPUT, head_units=0), r"head_units must be a positive integer"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):
