@@ -1,4 +1,4 @@
-"""Validation of the Conv2D-style constructor arguments shared by the layers."""
+"""The Conv2D-style constructor arguments shared by the layers: validation, and the weights they describe."""
 
 import numpy as np
 
@@ -20,3 +20,23 @@ def padding_mode(padding, layer):
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"{layer}: `padding` must be 'valid' or 'same', got {padding!r}.")
     return padding.lower()
+
+
+def add_kernel_and_bias(layer, kernel_shape, bias_size):
+    """Create `layer.kernel` and, when `layer.use_bias`, `layer.bias` with the layer's initializers and regularizers."""
+    layer.kernel = layer.add_weight(
+        name="kernel",
+        shape=kernel_shape,
+        initializer=layer.kernel_initializer,
+        regularizer=layer.kernel_regularizer,
+    )
+    layer.bias = (
+        layer.add_weight(
+            name="bias",
+            shape=(bias_size,),
+            initializer=layer.bias_initializer,
+            regularizer=layer.bias_regularizer,
+        )
+        if layer.use_bias
+        else None
+    )

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ser.layers.arguments import int_tuple, padding_mode
+from keras_ser.layers.arguments import add_kernel_and_bias, int_tuple, padding_mode
 
 
 def resampled_length(length, scale):
@@ -208,22 +208,7 @@ class MTSConv2D(keras.layers.Layer):
                     f"MTSConv2D: input {name} size {size} is shorter than the kernel ({extent} taps with "
                     "dilation) with padding='valid'; use padding='same' or a longer input."
                 )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.bias = (
-            self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-            if self.use_bias
-            else None
-        )
+        add_kernel_and_bias(self, (*self.kernel_size, channels, self.filters), self.filters)
         if self.track_usage:
             self.branch_wins = self.add_weight(
                 name="branch_wins", shape=(len(self.scales),), initializer="zeros", trainable=False

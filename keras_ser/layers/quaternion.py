@@ -10,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_ser.layers import quaternion_initializers  # noqa: F401  (registers "quaternion_glorot"/"quaternion_he")
-from keras_ser.layers.arguments import int_tuple, padding_mode
+from keras_ser.layers.arguments import add_kernel_and_bias, int_tuple, padding_mode
 
 
 def hamilton_kernel(components, transposed=False):
@@ -84,22 +84,7 @@ class _QuaternionLayer(keras.layers.Layer):
                 f"{name}: the input's channel axis (last) must be a known multiple of 4 holding the "
                 f"[r | i | j | k] quaternion blocks, got {in_channels} input channels."
             )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=self._kernel_shape(in_channels // 4, self.channels // 4),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.bias = (
-            self.add_weight(
-                name="bias",
-                shape=(self.channels,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-            if self.use_bias
-            else None
-        )
+        add_kernel_and_bias(self, self._kernel_shape(in_channels // 4, self.channels // 4), self.channels)
         self.input_spec = keras.layers.InputSpec(
             ndim=self.input_spec.ndim, min_ndim=self.input_spec.min_ndim, axes={-1: in_channels}
         )
