@@ -42,6 +42,8 @@ def test_expand_combines_grid_and_cases(tmp_path):
     names = [config.name for _, config in runs]
     assert len(set(names)) == len(names)
     assert "fold=1,variant=mts,scales=0.7-1.0-1.428" in names
+    assert [settings["data.fold"] for settings, _ in runs] == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # fold by fold
+    assert [settings["model.variant"] for settings, _ in runs[:3]] == ["real", "mts", "mts"]
     mts = [config for settings, config in runs if settings["model.variant"] == "mts"]
     assert all(config.model.options["scales"] in ([0.5, 1.0, 2.0], [0.7, 1.0, 1.428]) for config in mts)
 
@@ -145,7 +147,7 @@ def test_case_only_keys_go_with_the_compared_condition(tmp_path):
 [[cases]]
 "model.variant" = ["quaternion"]
 "data.features" = ["rhemo"]
-"data.rhemo_model" = ["encoder.keras"]
+"data.rhemo_model" = ["runs/rhemo/encoder.keras"]
 [compare]
 key = "model.variant"
 """))
@@ -153,14 +155,44 @@ key = "model.variant"
     for fold in (0, 1):
         for builder in ("alexnet", "vgg16"):
             for variant, extra in (("real", {}), ("quaternion", {"data.features": "rhemo",
-                                                                  "data.rhemo_model": "encoder.keras"})):
+                                                                  "data.rhemo_model": "runs/rhemo/encoder.keras"})):
                 settings = {"data.fold": fold, "model.builder": builder, "model.variant": variant, **extra}
                 score = 0.5 + 0.1 * (variant == "quaternion") + 0.01 * fold
                 results.append({"settings": settings, "name": "x", "val": {"uar": score},
                                 "test": {"uar": score, "accuracy": score}})
+    names = [config.name for _, config in expand(experiment)]
+    assert "fold=0,builder=vgg16,variant=quaternion,features=rhemo,rhemo_model=runs_rhemo_encoder.keras" in names
     comparisons = summarise(experiment, results)["comparisons"]
-    assert sorted(c["context"]["model.builder"] for c in comparisons) == ["alexnet", "vgg16"]
+    assert sorted(c["context"]["model.builder"] for c in comparisons) == ["alexnet", "all", "vgg16"]
     for c in comparisons:
-        assert {c["a"], c["b"]} == {"real", "quaternion"} and c["uar"]["n"] == 2
+        assert {c["a"], c["b"]} == {"real", "quaternion"}
+        assert c["uar"]["n"] == (4 if c["context"]["model.builder"] == "all" else 2)
         sign = 1 if c["b"] == "quaternion" else -1
         assert c["uar"]["mean_difference"] == pytest.approx(sign * 0.1)
+
+
+def test_the_pooled_comparison_tests_every_pair_of_every_context(tmp_path):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    experiment = load_experiment(_write(tmp_path, """
+[grid]
+seed = [0, 1, 2, 3]
+"model.builder" = ["alexnet", "vgg16", "resnet50"]
+"model.variant" = ["real", "quaternion"]
+[compare]
+key = "model.variant"
+"""))
+    rng = np.random.default_rng(0)
+    results, differences = [], []
+    for seed in range(4):
+        for builder in ("alexnet", "vgg16", "resnet50"):
+            real, gain = rng.uniform(0.3, 0.6), rng.normal(0.02, 0.05)
+            differences.append(gain)
+            for variant, uar in (("real", real), ("quaternion", real + gain)):
+                settings = {"seed": seed, "model.builder": builder, "model.variant": variant}
+                results.append({"settings": settings, "name": "x", "val": {"uar": uar},
+                                "test": {"uar": uar, "accuracy": uar}})
+    (pooled,) = [c for c in summarise(experiment, results)["comparisons"] if c["context"]["model.builder"] == "all"]
+    sign = 1 if pooled["b"] == "quaternion" else -1
+    assert pooled["uar"]["n"] == 12
+    assert pooled["uar"]["mean_difference"] == pytest.approx(sign * np.mean(differences))
+    assert pooled["uar"]["p_value"] == pytest.approx(scipy_stats.wilcoxon(differences).pvalue)

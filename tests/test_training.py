@@ -55,6 +55,7 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"features": "rhemo"}}, "data.rhemo_model", "need the path of a trained RH-emo model"),
         ({"data": {"fractions": [0.5, 0.5]}}, "data.fractions", r"\[train, val, test\] shares"),
         ({"data": {"fractions": [0.5, 0.3, 0.3]}}, "data.fractions", "summing to 1"),
+        ({"data": {"split_seed": -2}}, "data.split_seed", "must be -1 .* or a seed >= 0, got -2"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
@@ -71,6 +72,18 @@ def test_bad_configuration_names_the_key(sections, key, message):
     with pytest.raises(ConfigError, match=message) as info:
         tiny(**sections)
     assert info.value.key == key and f"'{key}'" in str(info.value)
+
+
+def test_split_seed_keeps_the_speakers_fixed_across_run_seeds(data_root):
+    from keras_ser.training.data import split_items
+
+    def speakers(seed, split_seed=-1):
+        config = tiny(seed=seed, data={"max_items": 0, "split_seed": split_seed})
+        parts = split_items(config.data, seed=config.seed).parts
+        return {name: sorted({item.speaker for item in part}) for name, part in parts.items()}
+
+    assert speakers(1, split_seed=0) == speakers(2, split_seed=0) == speakers(0)
+    assert any(speakers(seed) != speakers(0) for seed in (1, 2, 3))  # without it, the seed also moves the split
 
 
 def test_bad_files(tmp_path):

@@ -140,18 +140,19 @@ class FeatureDataset(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
-def cached_features(items, name, front_end=FrontEnd(), cache_dir=None, progress=True, workers=2):
+def cached_features(items, name, front_end=FrontEnd(), cache_dir=None, progress=True, workers=None):
     """Features of `items`, computed once into `cache_dir/<name>-<key>/` and memory-mapped after.
 
     The key hashes the front-end settings and the files (paths and sizes), so a
-    changed corpus or setting gets a new cache entry.
+    changed corpus or setting gets a new cache entry. `workers` threads decode
+    the files (default: one per CPU core, at most 8).
     """
     items = list(items)
     if not items:
         raise ValueError(f"no items to compute features for (corpus '{name}')")
     folder = Path(cache_dir or default_cache_dir()) / f"{name}-{_cache_key(items, front_end)}"
     if not (folder / MANIFEST_FILE).exists():
-        _build(folder, items, front_end, progress, workers)
+        _build(folder, items, front_end, progress, workers or min(8, os.cpu_count() or 1))
     features = np.load(folder / FEATURES_FILE, mmap_mode="r")
     return FeatureSet(features, np.load(folder / INDEX_FILE), items)
 

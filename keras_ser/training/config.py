@@ -35,6 +35,7 @@ class DataConfig:
     classes: list = dataclasses.field(default_factory=lambda: ["neutral", "angry", "happy", "sad"])
     split: str = "speaker"
     fractions: list = dataclasses.field(default_factory=lambda: [0.7, 0.2, 0.1])
+    split_seed: int = -1  # seeds the split (and data.max_items); -1 follows the run's seed
     fold: int = 0
     folds: int = 4
     test_speaker: str = ""
@@ -120,6 +121,8 @@ class RunConfig:
                 and all(isinstance(f, (int, float)) and f >= 0 for f in d.fractions)
                 and d.fractions[0] > 0 and math.isclose(sum(d.fractions), 1.0)):
             raise ConfigError("data.fractions", f"give [train, val, test] shares >= 0 summing to 1, got {d.fractions!r}")
+        if d.split_seed < -1:
+            raise ConfigError("data.split_seed", f"must be -1 (follow the run's seed) or a seed >= 0, got {d.split_seed}")
         if d.split == "fold" and not 0 <= d.fold < d.folds:
             raise ConfigError("data.fold", f"must be in [0, data.folds={d.folds}), got {d.fold}")
         if d.split == "held_out" and not d.test_speaker:

@@ -132,7 +132,11 @@ class SplitItems:
 
 
 def split_items(data, seed=0):
-    """Load corpora, keep the task's classes and split them as `data` says."""
+    """Load corpora, keep the task's classes and split them as `data` says.
+
+    `data.split_seed`, when set, replaces `seed` here, so runs of several seeds share one split.
+    """
+    seed = seed if data.split_seed < 0 else data.split_seed
     all_items = _load_items(data)
     items, labels, class_names = _labelled(all_items, data)
     if data.max_items and data.max_items < len(items):

@@ -79,11 +79,13 @@ def _set(raw, dotted, value):
 
 
 def _label(value):
-    return "-".join(map(str, value)) if isinstance(value, list) else str(value)
+    """A setting's value as it appears in run names and folder names (no '/')."""
+    text = "-".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text.replace("/", "_")
 
 
 def expand(experiment):
-    """(settings, RunConfig) for every combination of the grid, in a fixed order."""
+    """(settings, RunConfig) for every combination of the grid, repetition by repetition."""
     runs = []
     for case in experiment["cases"]:
         grid = {**experiment["grid"], **case}
@@ -97,7 +99,11 @@ def expand(experiment):
                 runs.append((settings, config_from_dict(raw)))
             except ConfigError as error:
                 raise ConfigError(error.key, f"{error.message} (in run '{raw['name']}')") from None
-    return runs
+    # Each repetition (seed, fold, ...) runs every condition before the next starts, so a stopped
+    # experiment leaves complete pairs.
+    repeats = [key for key in dict.fromkeys(k for settings, _ in runs for k in settings) if key in REPEAT_KEYS]
+    order = {key: list(dict.fromkeys(_label(settings.get(key)) for settings, _ in runs)) for key in repeats}
+    return sorted(runs, key=lambda run: tuple(order[key].index(_label(run[0].get(key))) for key in repeats))
 
 
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True):
@@ -157,21 +163,32 @@ def summarise(experiment, results):
     if compare:
         # Settings of [[cases]] belong to the condition being compared; the [grid] keys give the context.
         others = [k for k in group_keys if k != compare and k in experiment["grid"]]
-        for context in sorted({tuple((k, c["group"][k]) for k in others) for c in chosen}):
+        contexts = sorted({tuple((k, c["group"][k]) for k in others) for c in chosen})
+        pooled = {}  # (a, b) -> metric -> ([a's results], [b's results]) over every context
+        for context in contexts:
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):
                 common = sorted(set(a["paired_uar"]) & set(b["paired_uar"]))
                 if not common:
                     continue
-                comparisons.append({
-                    "context": dict(context),
-                    "a": a["group"][compare], "b": b["group"][compare],
-                    "uar": wilcoxon_signed_rank([b["paired_uar"][k] for k in common], [a["paired_uar"][k] for k in common]),
-                    "accuracy": wilcoxon_signed_rank([b["paired_accuracy"][k] for k in common],
-                                                     [a["paired_accuracy"][k] for k in common]),
-                })
+                pairs = {metric: ([a[f"paired_{metric}"][k] for k in common], [b[f"paired_{metric}"][k] for k in common])
+                         for metric in ("uar", "accuracy")}
+                comparisons.append(_comparison(dict(context), a["group"][compare], b["group"][compare], pairs))
+                total = pooled.setdefault((a["group"][compare], b["group"][compare]), {"uar": ([], []), "accuracy": ([], [])})
+                for metric, (a_results, b_results) in pairs.items():
+                    total[metric][0].extend(a_results)
+                    total[metric][1].extend(b_results)
+        if len(contexts) > 1:  # the thesis's test: every paired result of the two conditions together
+            for (a, b), pairs in pooled.items():
+                comparisons.append(_comparison({k: "all" for k in others}, a, b, pairs))
     return {"name": experiment["name"], "description": experiment.get("description", ""),
             "results": results, "chosen": chosen, "comparisons": comparisons}
+
+
+def _comparison(context, a, b, pairs):
+    """A two-sided Wilcoxon signed-rank test of b against a on paired test UAR and accuracy."""
+    return {"context": context, "a": a, "b": b,
+            **{metric: wilcoxon_signed_rank(b_results, a_results) for metric, (a_results, b_results) in pairs.items()}}
 
 
 def summary_markdown(summary):
