@@ -176,6 +176,21 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, data_root):
     assert epochs == [0, 1, 2, 3]
 
 
+def test_a_run_killed_while_writing_its_backup_resumes_from_the_one_before(tmp_path, data_root):
+    config = tiny(training={"epochs": 4, "patience": 10})
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run_dir, callbacks=[_Interrupt()], progress=False)
+    latest = run_dir / "checkpoints" / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])  # as a kill mid-write leaves it
+    recorder = _EpochRecorder()
+    metrics = train(config, run_dir, callbacks=[recorder], progress=False)
+    assert recorder.epochs == [1, 2, 3]
+    assert metrics["epochs_run"] == 4
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 4  # epoch 1's two rows count once
+
+
 def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, data_root):
     speaker = tiny(data={"task": "speaker", "split": "random"})
     train(speaker, tmp_path / "speaker", progress=False)

@@ -1,6 +1,7 @@
 """Callbacks that keep their state on disk, so an interrupted run resumes where it stopped."""
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -44,7 +45,9 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         best = self.state["best"]
         if np.isfinite(value) and (best is None or self.sign * value < self.sign * best):
             self.state.update(best=value, best_epoch=epoch, wait=0)
-            self.model.save_weights(self.weights_path)
+            partial = self.folder / "best.partial.weights.h5"  # a kill while writing leaves the last best intact
+            self.model.save_weights(partial)
+            os.replace(partial, self.weights_path)
         else:
             self.state["wait"] += 1
             if self.state["wait"] >= self.patience:

@@ -79,7 +79,7 @@ def _history(run_dir):
     if not path.exists():
         return {}
     with path.open() as handle:
-        rows = list(csv.DictReader(handle))
+        rows = list({row["epoch"]: row for row in csv.DictReader(handle)}.values())  # a resumed epoch: its last row
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
 
 
@@ -164,7 +164,8 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
         epochs=t.epochs,
         verbose="auto" if progress else 0,
         callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / "backup")),
+            # Two backups: a run killed while writing one resumes from the other.
+            keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / "backup"), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
             stopper,
             *callbacks,
