@@ -134,7 +134,7 @@ key = "model.variant"
     assert len(summary["results"]) == 4 and len(summary["comparisons"]) == 1
     markdown = (out / "summary.md").read_text()
     assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
-    assert "| real vs mts | 2 |" in markdown
+    assert "| real vs mts | all | 2 |" in markdown
 
 
 def test_case_only_keys_go_with_the_compared_condition(tmp_path):

@@ -152,61 +152,100 @@ def summarise(experiment, results):
             "selected": dict(zip(select, best_value)) if select else {},
             "val_uar": best_score,
             "runs": len(picked),
-            "test_accuracy": float(np.mean([r["test"]["accuracy"] for r in picked])),
-            "test_uar": float(np.mean([r["test"]["uar"] for r in picked])),
-            "test_accuracy_std": float(np.std([r["test"]["accuracy"] for r in picked])),
-            "test_uar_std": float(np.std([r["test"]["uar"] for r in picked])),
-            "paired_uar": {",".join(_key_of(r["settings"], paired)): r["test"]["uar"] for r in picked},
-            "paired_accuracy": {",".join(_key_of(r["settings"], paired)): r["test"]["accuracy"] for r in picked},
+            **_test_scores(picked, paired),
+            "per_corpus": {corpus: _test_scores(picked, paired, corpus) for corpus in _corpora(picked)},
         })
     comparisons = []
     if compare:
         # Settings of [[cases]] belong to the condition being compared; the [grid] keys give the context.
         others = [k for k in group_keys if k != compare and k in experiment["grid"]]
         contexts = sorted({tuple((k, c["group"][k]) for k in others) for c in chosen})
-        pooled = {}  # (a, b) -> metric -> ([a's results], [b's results]) over every context
+        pooled = {}  # (a, b) -> the two conditions' chosen rows, every context's
         for context in contexts:
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):
-                common = sorted(set(a["paired_uar"]) & set(b["paired_uar"]))
-                if not common:
-                    continue
-                pairs = {metric: ([a[f"paired_{metric}"][k] for k in common], [b[f"paired_{metric}"][k] for k in common])
-                         for metric in ("uar", "accuracy")}
-                comparisons.append(_comparison(dict(context), a["group"][compare], b["group"][compare], pairs))
-                total = pooled.setdefault((a["group"][compare], b["group"][compare]), {"uar": ([], []), "accuracy": ([], [])})
-                for metric, (a_results, b_results) in pairs.items():
-                    total[metric][0].extend(a_results)
-                    total[metric][1].extend(b_results)
+                comparison = _comparison(dict(context), compare, [(a, b)])
+                if comparison is not None:
+                    comparisons.append(comparison)
+                    pooled.setdefault((a["group"][compare], b["group"][compare]), []).append((a, b))
         if len(contexts) > 1:  # the thesis's test: every paired result of the two conditions together
-            for (a, b), pairs in pooled.items():
-                comparisons.append(_comparison({k: "all" for k in others}, a, b, pairs))
+            comparisons += [_comparison({k: "all" for k in others}, compare, pairs) for pairs in pooled.values()]
     return {"name": experiment["name"], "description": experiment.get("description", ""),
             "results": results, "chosen": chosen, "comparisons": comparisons}
 
 
-def _comparison(context, a, b, pairs):
-    """A two-sided Wilcoxon signed-rank test of b against a on paired test UAR and accuracy."""
-    return {"context": context, "a": a, "b": b,
-            **{metric: wilcoxon_signed_rank(b_results, a_results) for metric, (a_results, b_results) in pairs.items()}}
+def _corpora(runs):
+    """The corpora every run reports test metrics for (multi-corpus runs), in order."""
+    names = [list(r["test"].get("per_corpus", {})) for r in runs]
+    return [name for name in names[0] if all(name in n for n in names)] if names else []
+
+
+def _test_scores(runs, paired, corpus=None):
+    """Mean and std of test accuracy and UAR (overall or one corpus'), and each run's by its paired key."""
+    tests = [r["test"] if corpus is None else r["test"]["per_corpus"][corpus] for r in runs]
+    keys = [",".join(_key_of(r["settings"], paired)) for r in runs]
+    scores = {}
+    for metric in ("accuracy", "uar"):
+        values = [t[metric] for t in tests]
+        scores.update({f"test_{metric}": float(np.mean(values)), f"test_{metric}_std": float(np.std(values)),
+                       f"paired_{metric}": dict(zip(keys, values))})
+    return scores
+
+
+def _comparison(context, compare, pairs):
+    """Two-sided Wilcoxon signed-rank tests of b against a over the paired runs of (a, b) row pairs.
+
+    Overall and per corpus, on test UAR and accuracy; None when the rows share no paired run.
+    """
+    def test(scope_of):
+        differences = {"uar": ([], []), "accuracy": ([], [])}
+        for a, b in pairs:
+            a_scores, b_scores = scope_of(a), scope_of(b)
+            common = sorted(set(a_scores["paired_uar"]) & set(b_scores["paired_uar"]))
+            for metric, (a_results, b_results) in differences.items():
+                a_results.extend(a_scores[f"paired_{metric}"][k] for k in common)
+                b_results.extend(b_scores[f"paired_{metric}"][k] for k in common)
+        if not differences["uar"][0]:
+            return None
+        return {metric: wilcoxon_signed_rank(b_results, a_results) for metric, (a_results, b_results) in differences.items()}
+
+    overall = test(lambda row: row)
+    if overall is None:
+        return None
+    corpora = [c for c in pairs[0][0]["per_corpus"] if all(c in row["per_corpus"] for pair in pairs for row in pair)]
+    return {"context": context, "a": pairs[0][0]["group"][compare], "b": pairs[0][1]["group"][compare], **overall,
+            "per_corpus": {corpus: test(lambda row: row["per_corpus"][corpus]) for corpus in corpora}}
 
 
 def summary_markdown(summary):
-    """The summary as Markdown tables (mean test accuracy and UAR, Wilcoxon tests)."""
+    """The summary as Markdown tables (mean test accuracy and UAR, per corpus too, and Wilcoxon tests)."""
+    def setting(c):
+        return ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all"
+
+    def mean_std(scores, metric):
+        return f"{100 * scores[f'test_{metric}']:.1f} ± {100 * scores[f'test_{metric}_std']:.1f}"
+
     lines = [f"# {summary['name']}", "", summary["description"], "",
              "| setting | selected on validation | runs | test accuracy | test UAR |", "|---|---|---|---|---|"]
     for c in summary["chosen"]:
-        setting = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all"
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
-        lines.append(f"| {setting} | {selected} | {c['runs']} | {100 * c['test_accuracy']:.1f} ± "
-                     f"{100 * c['test_accuracy_std']:.1f} | {100 * c['test_uar']:.1f} ± {100 * c['test_uar_std']:.1f} |")
+        lines.append(f"| {setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} |")
+    corpora = list(dict.fromkeys(corpus for c in summary["chosen"] for corpus in c.get("per_corpus", {})))
+    if corpora:
+        lines += ["", "Per corpus, test accuracy / UAR:", "",
+                  "| setting | " + " | ".join(corpora) + " |", "|---" * (len(corpora) + 1) + "|"]
+        for c in summary["chosen"]:
+            cells = [f"{mean_std(c['per_corpus'][corpus], 'accuracy')} / {mean_std(c['per_corpus'][corpus], 'uar')}"
+                     if corpus in c["per_corpus"] else "-" for corpus in corpora]
+            lines.append(f"| {setting(c)} | " + " | ".join(cells) + " |")
     if summary["comparisons"]:
-        lines += ["", "| context | b vs a | n | mean Δ UAR (pp) | p (UAR) | mean Δ acc. (pp) | p (acc.) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| context | b vs a | test set | n | mean Δ UAR (pp) | p (UAR) | mean Δ acc. (pp) | p (acc.) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for c in summary["comparisons"]:
             context = ", ".join(f"{k}={v}" for k, v in c["context"].items()) or "all"
-            lines.append(
-                f"| {context} | {c['b']} vs {c['a']} | {c['uar']['n']} | {100 * c['uar']['mean_difference']:+.1f} | "
-                f"{c['uar']['p_value']:.3f} | {100 * c['accuracy']['mean_difference']:+.1f} | "
-                f"{c['accuracy']['p_value']:.3f} |")
+            for scope, test in [("all", c), *c.get("per_corpus", {}).items()]:
+                lines.append(
+                    f"| {context} | {c['b']} vs {c['a']} | {scope} | {test['uar']['n']} | "
+                    f"{100 * test['uar']['mean_difference']:+.1f} | {test['uar']['p_value']:.3f} | "
+                    f"{100 * test['accuracy']['mean_difference']:+.1f} | {test['accuracy']['p_value']:.3f} |")
     return "\n".join(lines) + "\n"
