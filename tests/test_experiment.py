@@ -6,7 +6,7 @@ import pytest
 
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, load_config
-from keras_ser.training.experiment import expand, find_experiment, load_experiment, summarise
+from keras_ser.training.experiment import expand, find_experiment, load_experiment, summarise, summary_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,17 +182,28 @@ seed = [0, 1, 2, 3]
 key = "model.variant"
 """))
     rng = np.random.default_rng(0)
-    results, differences = [], []
+    results, differences, tess_differences, tess_real = [], [], [], []
     for seed in range(4):
         for builder in ("alexnet", "vgg16", "resnet50"):
-            real, gain = rng.uniform(0.3, 0.6), rng.normal(0.02, 0.05)
+            real, gain, tess_gain = rng.uniform(0.3, 0.6), rng.normal(0.02, 0.05), rng.normal(-0.05, 0.05)
             differences.append(gain)
-            for variant, uar in (("real", real), ("quaternion", real + gain)):
+            tess_differences.append(tess_gain)
+            tess_real.append(real / 2)
+            for variant, uar, tess in (("real", real, real / 2), ("quaternion", real + gain, real / 2 + tess_gain)):
                 settings = {"seed": seed, "model.builder": builder, "model.variant": variant}
+                per_corpus = {"emodb": {"uar": uar, "accuracy": uar}, "tess": {"uar": tess, "accuracy": tess}}
                 results.append({"settings": settings, "name": "x", "val": {"uar": uar},
-                                "test": {"uar": uar, "accuracy": uar}})
-    (pooled,) = [c for c in summarise(experiment, results)["comparisons"] if c["context"]["model.builder"] == "all"]
+                                "test": {"uar": uar, "accuracy": uar, "per_corpus": per_corpus}})
+    summary = summarise(experiment, results)
+    (pooled,) = [c for c in summary["comparisons"] if c["context"]["model.builder"] == "all"]
     sign = 1 if pooled["b"] == "quaternion" else -1
     assert pooled["uar"]["n"] == 12
     assert pooled["uar"]["mean_difference"] == pytest.approx(sign * np.mean(differences))
     assert pooled["uar"]["p_value"] == pytest.approx(scipy_stats.wilcoxon(differences).pvalue)
+    tess = pooled["per_corpus"]["tess"]["uar"]
+    assert tess["mean_difference"] == pytest.approx(sign * np.mean(tess_differences))
+    assert tess["p_value"] == pytest.approx(scipy_stats.wilcoxon(tess_differences).pvalue)
+    (real_alexnet,) = [c for c in summary["chosen"] if c["group"] == {"model.builder": "alexnet", "model.variant": "real"}]
+    assert real_alexnet["per_corpus"]["tess"]["test_uar"] == pytest.approx(np.mean(tess_real[0::3]))
+    markdown = summary_markdown(summary)
+    assert "| setting | emodb | tess |" in markdown and "| model.builder=all | real vs quaternion | tess | 12 | +5.6 | < 0.001 |" in markdown

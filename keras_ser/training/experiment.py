@@ -222,6 +222,9 @@ def summary_markdown(summary):
     def setting(c):
         return ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all"
 
+    def p_value(test):
+        return f"{test['p_value']:.3f}" if test["p_value"] >= 0.001 else "< 0.001"
+
     def mean_std(scores, metric):
         return f"{100 * scores[f'test_{metric}']:.1f} ± {100 * scores[f'test_{metric}_std']:.1f}"
 
@@ -246,6 +249,6 @@ def summary_markdown(summary):
             for scope, test in [("all", c), *c.get("per_corpus", {}).items()]:
                 lines.append(
                     f"| {context} | {c['b']} vs {c['a']} | {scope} | {test['uar']['n']} | "
-                    f"{100 * test['uar']['mean_difference']:+.1f} | {test['uar']['p_value']:.3f} | "
-                    f"{100 * test['accuracy']['mean_difference']:+.1f} | {test['accuracy']['p_value']:.3f} |")
+                    f"{100 * test['uar']['mean_difference']:+.1f} | {p_value(test['uar'])} | "
+                    f"{100 * test['accuracy']['mean_difference']:+.1f} | {p_value(test['accuracy'])} |")
     return "\n".join(lines) + "\n"
