@@ -121,6 +121,7 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     for part in ("test", "val"):
         assert {"accuracy", "uar", "macro_f1", "recall_per_class", "confusion_matrix"} <= set(metrics[part])
     assert load_config(run_dir / "config.toml") == tiny()
+    assert not (run_dir / "checkpoints").exists()  # a finished run keeps no copies of its weights beyond the two models
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_loss" in history
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out

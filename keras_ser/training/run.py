@@ -22,6 +22,7 @@ from keras_ser.training.strategies import NETWORK_FILE, initialise_from, load_or
 BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
+CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"
 
 
@@ -106,11 +107,12 @@ def evaluate_part(network, data, part, batch_size):
 def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=True, restart=False):
     """Train `config` into `run_dir` and return its test/validation metrics.
 
-    The directory receives config.toml, history.csv/json, checkpoints (an
-    interrupted run continues from its last finished epoch when started
-    again), network.keras (the bare network), model.keras (normaliser +
-    network, for inference), metrics.json and PNG plots. A finished run is not
-    trained again unless `restart=True`.
+    The directory receives config.toml, history.csv/json, checkpoints while it
+    trains (an interrupted run continues from its last finished epoch when
+    started again; they are deleted once the run is finished), network.keras
+    (the bare network), model.keras (normaliser + network, for inference),
+    metrics.json and PNG plots. A finished run is not trained again unless
+    `restart=True`.
     """
     config.validate()
     run_dir = Path(run_dir)
@@ -149,7 +151,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-    stopper = ResumableEarlyStopping(run_dir / "checkpoints", monitor=t.monitor, patience=t.patience)
+    stopper = ResumableEarlyStopping(run_dir / CHECKPOINTS, monitor=t.monitor, patience=t.patience)
     # Data-parallel replicas each need a non-empty share of every batch.
     parallel = t.distribution != "none"
     train_data = data.dataset("train", t.batch_size, shuffle=True, seed=config.seed, drop_remainder=parallel)
@@ -165,7 +167,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
         verbose="auto" if progress else 0,
         callbacks=[
             # Two backups: a run killed while writing one resumes from the other.
-            keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / "backup"), double_checkpoint=True),
+            keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINTS / "backup"), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
             stopper,
             *callbacks,
@@ -194,4 +196,5 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     )
     plot_history(history, run_dir / "history")
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # three copies of the weights, not needed any more
     return metrics
