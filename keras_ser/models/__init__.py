@@ -11,10 +11,14 @@ from keras_ser.models.rhemo import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.variants import DEFAULT_INPUT_SHAPES, DEFAULT_SCALES, VARIANTS
 from keras_ser.models.vgg import vgg16
 
+# The classification networks, by the name of their builder function here.
+NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
+
 __all__ = [
     "AdaptiveAveragePooling2D",
     "DEFAULT_INPUT_SHAPES",
     "DEFAULT_SCALES",
+    "NETWORK_BUILDERS",
     "RHEMO_VARIANTS",
     "VARIANTS",
     "a1",

@@ -16,7 +16,6 @@ from keras_ser.training.metrics import AGGREGATION_METHODS, aggregate_windows
 
 # Up to this many windows, a first prediction runs eagerly instead of tracing a predict function.
 EAGER_WINDOWS = 4
-NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
 
 
 class Prediction(list):
@@ -51,8 +50,9 @@ def _check_architecture(class_names, network, rhemo):
         raise PresetError(f"class_names must list two or more distinct names, got {class_names!r}")
     if network is None and rhemo is None:
         raise PresetError("a classifier needs a network, an RH-emo model with an emotion head, or both")
-    if network is not None and network.get("builder") not in NETWORK_BUILDERS:
-        raise PresetError(f"network builder {network.get('builder')!r} is not one of {', '.join(NETWORK_BUILDERS)}")
+    if network is not None and network.get("builder") not in models.NETWORK_BUILDERS:
+        raise PresetError(
+            f"network builder {network.get('builder')!r} is not one of {', '.join(models.NETWORK_BUILDERS)}")
     if rhemo is not None:
         if rhemo.get("variant", "full") not in RHEMO_VARIANTS:
             raise PresetError(f"RH-emo variant {rhemo.get('variant')!r} is not one of {', '.join(RHEMO_VARIANTS)}")

@@ -19,7 +19,6 @@ from keras_ser.training.metrics import aggregate_windows, classification_metrics
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
 from keras_ser.training.strategies import NETWORK_FILE, initialise_from, load_orthogonal, wrap_for_strategy
 
-BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
@@ -29,8 +28,8 @@ HISTORY_CSV = "history.csv"
 def build_network(config, input_shape, num_classes):
     """The task network of `config.model` for features of `input_shape`."""
     m = config.model
-    if m.builder not in BUILDERS:
-        raise ConfigError("model.builder", f"{m.builder!r} is not one of {', '.join(BUILDERS)}")
+    if m.builder not in models.NETWORK_BUILDERS:
+        raise ConfigError("model.builder", f"{m.builder!r} is not one of {', '.join(models.NETWORK_BUILDERS)}")
     options = {"variant": m.variant, "num_classes": num_classes, "input_shape": input_shape, **m.options}
     try:
         return getattr(models, m.builder)(**options)
