@@ -98,7 +98,7 @@ def test_two_stage_training_on_real_clips_and_the_embedding(corpus_root):
     x, emotions, vad = emodb_clips(corpus_root)
     assert x.shape == (8, 512, 128, 1) and x.min() >= 0 and x.max() == 1
     keras.utils.set_random_seed(0)
-    model = rhemo()
+    model = rhemo(head_units=64)  # narrow heads: the stages, not the head width, are under test
     histories = fit_rhemo(
         model,
         x,

@@ -10,6 +10,7 @@ import pytest
 
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, RunConfig, config_from_dict, dump_toml, load_config, train
+from keras_ser.training.strategies import load_orthogonal
 
 TINY = {
     "name": "tiny",
@@ -114,14 +115,15 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
     assert "test accuracy" in capsys.readouterr().out
-    for name in ("config.toml", "history.csv", "history.json", "metrics.json", "model.keras", "network.keras",
-                 "confusion_matrix.png", "history_loss.png", "history_accuracy.png"):
+    for name in ("config.toml", "history.csv", "history.json", "metrics.json", "model.keras", "confusion_matrix.png",
+                 "history_loss.png", "history_accuracy.png"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for part in ("test", "val"):
         assert {"accuracy", "uar", "macro_f1", "recall_per_class", "confusion_matrix"} <= set(metrics[part])
     assert load_config(run_dir / "config.toml") == tiny()
-    assert not (run_dir / "checkpoints").exists()  # a finished run keeps no copies of its weights beyond the two models
+    # a finished run keeps one copy of its weights: model.keras
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "network.keras").exists()
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_loss" in history
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out
@@ -202,8 +204,8 @@ def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, dat
     history = json.loads((tmp_path / "at" / "history.json").read_text())
     assert "at_loss" in history and len(history["at_loss"]) == 2
     train(tiny(strategy={"kind": "weight_init_frozen", **orthogonal}), tmp_path / "wi", progress=False)
-    pretrained = keras.saving.load_model(tmp_path / "speaker" / "network.keras")
-    trained = keras.saving.load_model(tmp_path / "wi" / "network.keras")
+    pretrained, trained = load_orthogonal(tmp_path / "speaker"), load_orthogonal(tmp_path / "wi")
+    assert not any(layer.name == "normalizer" for layer in pretrained.layers)  # the bare network
     np.testing.assert_array_equal(trained.get_layer("conv1").get_weights()[0],
                                   pretrained.get_layer("conv1").get_weights()[0])
 
@@ -218,6 +220,7 @@ DATA_PARALLEL = textwrap.dedent(
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from keras_ser.training import config_from_dict, train
+    from keras_ser.training.strategies import load_orthogonal
     from keras_ser.training.data import prepare_data
     raw = json.loads(sys.argv[1])
     # same batches on one and two devices: a training set with no partial batch
@@ -227,7 +230,7 @@ DATA_PARALLEL = textwrap.dedent(
     for kind in ("none", "data_parallel"):
         raw["training"]["distribution"] = kind
         train(config_from_dict(raw), os.path.join(sys.argv[2], kind), progress=False)
-        weights[kind] = keras.saving.load_model(os.path.join(sys.argv[2], kind, "network.keras")).get_weights()
+        weights[kind] = load_orthogonal(os.path.join(sys.argv[2], kind)).get_weights()
     assert len(keras.distribution.list_devices()) == 2, keras.distribution.list_devices()
     assert all(np.isfinite(w).all() for w in weights["data_parallel"])
     for a, b in zip(weights["none"], weights["data_parallel"]):
@@ -262,7 +265,7 @@ def importlib_find(name):
 def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys):
     rhemo_dir = tmp_path / "rhemo"
     assert main(["rhemo", "emodb", "--run-dir", str(rhemo_dir), "--max-items", "40",
-                 "--stage1-epochs", "1", "--stage2-epochs", "1"]) == 0
+                 "--stage1-epochs", "1", "--stage2-epochs", "1", "--head-units", "16"]) == 0
     assert "test emotion head UAR" in capsys.readouterr().out
     split_speakers = json.loads((rhemo_dir / "split.json").read_text())
     assert not set(split_speakers["train"]) & set(split_speakers["test"])

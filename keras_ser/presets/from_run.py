@@ -16,7 +16,7 @@ from keras_ser.presets.preprocessor import AudioPreprocessor
 from keras_ser.training.config import load_config
 from keras_ser.training.data import split_items
 from keras_ser.training.run import MODEL_FILE, METRICS_FILE
-from keras_ser.training.strategies import NETWORK_FILE
+from keras_ser.training.strategies import network_of
 
 # Licences of the corpora's recordings, which trained weights inherit.
 CORPUS_LICENSES = {
@@ -92,7 +92,8 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
     if data.features == "rhemo" and data.normalization not in ("auto", "none"):
         raise ValueError("presets of RH-emo runs need data.normalization 'auto' or 'none' (the encoder scales its input)")
     chosen = split_items(data, seed=config.seed)
-    network = keras.saving.load_model(run_dir / NETWORK_FILE, compile=False)
+    inference = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    network = network_of(inference)
     rhemo, rhemo_metrics, commands = None, None, []
     if data.features == "rhemo":
         rhemo_dir = Path(data.rhemo_model).parent
@@ -102,7 +103,6 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         normalizer = {"kind": "max", "maximum": rhemo_metrics["training_maximum"]}
         commands.append(_rhemo_command(rhemo_dir, rhemo_metrics))
     else:
-        inference = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
         layer = inference.get_layer("normalizer") if any(l.name == "normalizer" for l in inference.layers) else None
         normalizer = None if layer is None else {
             "kind": "zscore" if "mean" in layer.statistics else "max", **layer.statistics}

@@ -17,9 +17,8 @@ from keras_ser.training.config import ConfigError, RunConfig, dump_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
-from keras_ser.training.strategies import NETWORK_FILE, initialise_from, load_orthogonal, wrap_for_strategy
+from keras_ser.training.strategies import MODEL_FILE, initialise_from, load_orthogonal, wrap_for_strategy
 
-MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"
@@ -108,9 +107,9 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
 
     The directory receives config.toml, history.csv/json, checkpoints while it
     trains (an interrupted run continues from its last finished epoch when
-    started again; they are deleted once the run is finished), network.keras
-    (the bare network), model.keras (normaliser + network, for inference),
-    metrics.json and PNG plots. A finished run is not trained again unless
+    started again; they are deleted once the run is finished), model.keras
+    (normaliser + network, for inference; `load_orthogonal(run_dir)` gives the
+    bare network), metrics.json and PNG plots. A finished run is not trained again unless
     `restart=True`.
     """
     config.validate()
@@ -132,7 +131,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
                                                  orthogonal=config.strategy.orthogonal[:1]))
         train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)
-        init_from = run_dir / "stage1" / NETWORK_FILE
+        init_from = run_dir / "stage1"
         config = dataclasses.replace(
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
                                                  orthogonal=config.strategy.orthogonal[1:]))
@@ -174,7 +173,6 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     )
     stopper.restore_best()
 
-    network.save(run_dir / NETWORK_FILE)
     inputs = keras.Input(data.input_shape, name="features")
     features = data.normalizer(inputs) if data.normalizer is not None else inputs
     keras.Model(inputs, network(features), name=f"{config.name}_inference").save(run_dir / MODEL_FILE)

@@ -7,20 +7,26 @@ import keras
 from keras_ser.layers import AntiTransferModel, conv_layers, find_conv_layer
 from keras_ser.training.config import ConfigError
 
-NETWORK_FILE = "network.keras"
+MODEL_FILE = "model.keras"
+
+
+def network_of(model):
+    """The network inside a run's model.keras (its last layer, behind the normaliser), else `model` itself."""
+    last = model.layers[-1]
+    return last if isinstance(last, keras.Model) else model
 
 
 def load_orthogonal(path):
-    """A pretrained network from a `.keras` file or a run directory holding `network.keras`."""
+    """A pretrained network from a `.keras` file or a finished run directory (its model.keras)."""
     path = Path(path)
     if path.is_dir():
-        path = path / NETWORK_FILE
+        path = path / MODEL_FILE
     if not path.is_file():
         raise ConfigError(
             "strategy.orthogonal",
             f"no model at '{path}': give a .keras file or the directory of a finished orthogonal-task run",
         )
-    return keras.saving.load_model(path, compile=False)
+    return network_of(keras.saving.load_model(path, compile=False))
 
 
 def initialise_from(model, pretrained):
