@@ -23,7 +23,7 @@ def _train(args):
 def _experiment(args):
     from keras_ser.training.experiment import run_experiment
 
-    summary = run_experiment(args.name, runs_dir=args.runs_dir)
+    summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -176,6 +176,9 @@ def build_parser():
     experiment = commands.add_parser("experiment", help="run every configuration of an experiment and summarise it")
     experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")
     experiment.add_argument("--runs-dir", default="runs", help="where runs and the summary go (default: runs)")
+    experiment.add_argument("--discard-models", action="store_true",
+                            help="delete each run's model.keras once its metrics are written (a grid of large "
+                                 "networks otherwise fills the disk: a real VGG16 run keeps 650 MB)")
     experiment.set_defaults(handler=_experiment)
     rhemo = commands.add_parser("rhemo", help="train RH-emo on corpora and save its encoder for data.features='rhemo'")
     rhemo.add_argument("corpora", nargs="+", help="corpus names, e.g. ravdess tess")

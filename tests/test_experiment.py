@@ -128,8 +128,11 @@ training = { batch_size = 16, epochs = 1 }
 [compare]
 key = "model.variant"
 """)
-    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--discard-models"]) == 0
     out = tmp_path / "runs" / "tiny_experiment"
+    runs = sorted(path for path in out.iterdir() if path.is_dir())
+    assert len(runs) == 4 and all((run / "metrics.json").is_file() and not (run / "model.keras").exists()
+                                  for run in runs)
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["results"]) == 4 and len(summary["comparisons"]) == 1
     markdown = (out / "summary.md").read_text()

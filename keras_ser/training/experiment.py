@@ -27,7 +27,7 @@ import numpy as np
 
 from keras_ser.training.config import ConfigError, config_from_dict, read_toml
 from keras_ser.training.metrics import wilcoxon_signed_rank
-from keras_ser.training.run import train
+from keras_ser.training.run import MODEL_FILE, train
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker")
@@ -106,8 +106,11 @@ def expand(experiment):
     return sorted(runs, key=lambda run: tuple(order[key].index(_label(run[0].get(key))) for key in repeats))
 
 
-def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True):
-    """Train every run of an experiment (skipping finished ones) and write its summary."""
+def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True):
+    """Train every run of an experiment (skipping finished ones) and write its summary.
+
+    `keep_models=False` deletes each run's model.keras once its metrics are written.
+    """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
     results = []
@@ -116,6 +119,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True):
         if progress:
             print(f"[{number}/{len(runs)}] {config.name}")
         metrics = train(config, out / config.name, cache_dir=cache_dir, progress=progress)
+        if not keep_models:
+            (out / config.name / MODEL_FILE).unlink(missing_ok=True)
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
                         "wall_time_s": metrics.get("wall_time_s")})
     summary = summarise(experiment, results)
