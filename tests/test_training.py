@@ -209,6 +209,18 @@ def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, dat
     np.testing.assert_array_equal(trained.get_layer("conv1").get_weights()[0],
                                   pretrained.get_layer("conv1").get_weights()[0])
 
+    # Dual AT: stage 1 (AT against the first model) initialises every layer of stage 2 (AT against the
+    # second). A learning rate of 1e-12 keeps stage 2 where it started, so its weights must be stage 1's.
+    dual = tiny(strategy={"kind": "dual_anti_transfer", "orthogonal": [str(tmp_path / "speaker")] * 2,
+                          "at_layers": [1]}, optimizer={"learning_rate": 1e-12})
+    train(dual, tmp_path / "dual", progress=False)
+    assert json.loads((tmp_path / "dual" / "stage1" / "metrics.json").read_text())["test"]["class_names"]
+    assert len(json.loads((tmp_path / "dual" / "history.json").read_text())["at_loss"]) == 2
+    stage1, stage2 = load_orthogonal(tmp_path / "dual" / "stage1"), load_orthogonal(tmp_path / "dual")
+    assert len(stage2.get_weights()) == len(stage1.get_weights())
+    for ours, theirs in zip(stage2.get_weights(), stage1.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
 
 DATA_PARALLEL = textwrap.dedent(
     """

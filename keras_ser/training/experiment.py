@@ -109,7 +109,8 @@ def expand(experiment):
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
-    `keep_models=False` deletes each run's model.keras once its metrics are written.
+    `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
+    metrics are written.
     """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
@@ -120,7 +121,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             print(f"[{number}/{len(runs)}] {config.name}")
         metrics = train(config, out / config.name, cache_dir=cache_dir, progress=progress)
         if not keep_models:
-            (out / config.name / MODEL_FILE).unlink(missing_ok=True)
+            for model_file in (out / config.name).rglob(MODEL_FILE):
+                model_file.unlink()
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
                         "wall_time_s": metrics.get("wall_time_s")})
     summary = summarise(experiment, results)

@@ -17,7 +17,7 @@ from keras_ser.training.config import ConfigError, RunConfig, dump_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
-from keras_ser.training.strategies import MODEL_FILE, initialise_from, load_orthogonal, wrap_for_strategy
+from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, wrap_for_strategy
 
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
@@ -141,7 +141,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     with _distribution_scope(t.distribution, t.batch_size):
         network = build_network(config, data.input_shape, len(data.class_names))
         if init_from is not None:
-            initialise_from(network, load_orthogonal(init_from))
+            network.set_weights(load_orthogonal(init_from).get_weights())  # stage 2 starts from stage 1
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
         trainee.compile(
