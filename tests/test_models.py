@@ -288,11 +288,24 @@ def test_alexnet_adaptive_pooling_matches_pytorch_bins(input_shape, pooled_from)
         (lambda: alexnet(mts_layers=(1,)), r"apply only to variant='mts', got variant='real'"),
         (lambda: alexnet(variant="quaternion", scales=(0.5, 1, 2)), r"apply only to variant='mts'"),
         (lambda: a1(variant="mts", mts_layers="first"), r"mts_layers must be 'all' or conv-layer numbers"),
+        (lambda: a3(l2=-0.1), r"a3: l2 must be a number >= 0"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("variant, channels, filters", [("real", 1, 10), ("mts", 1, 10), ("quaternion", 4, 8)])
+def test_l2_penalty_is_l2_times_the_squared_kernels(tmp_path, variant, channels, filters):
+    model = a3(variant=variant, filters=filters, input_shape=(40, 20, channels), l2=0.01)
+    kernels = [model.get_layer(name).kernel for name in ("conv1", "conv2", "fc1")]
+    expected = 0.01 * sum(float(np.sum(np.square(keras.ops.convert_to_numpy(k)))) for k in kernels)
+    np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-5)
+    assert not a3(variant=variant, filters=filters, input_shape=(40, 20, channels)).losses
+    model.save(tmp_path / "a3.keras")
+    reloaded = keras.saving.load_model(tmp_path / "a3.keras")
+    np.testing.assert_allclose(float(sum(reloaded.losses)), expected, rtol=1e-5)
 
 
 def test_smallest_inputs_build():

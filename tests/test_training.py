@@ -126,6 +126,8 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "network.keras").exists()
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_loss" in history
+    # without penalties the loss is the cross-entropy
+    np.testing.assert_allclose(history["val_classification_loss"], history["val_loss"], rtol=1e-4)
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out
     model = keras.saving.load_model(run_dir / "model.keras")
     probabilities = model.predict(np.random.default_rng(0).random((2, 512, 128, 1), np.float32), verbose=0)
@@ -192,6 +194,15 @@ def test_a_run_killed_while_writing_its_backup_resumes_from_the_one_before(tmp_p
     assert metrics["epochs_run"] == 4
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history["loss"]) == 4  # epoch 1's two rows count once
+
+
+def test_an_l2_run_can_stop_on_the_cross_entropy_alone(tmp_path, data_root):
+    config = tiny(model={"options": {"filters": 4, "hidden_units": 16, "l2": 0.1}},
+                  training={"monitor": "val_classification_loss"})
+    train(config, tmp_path / "l2", progress=False)
+    history = json.loads((tmp_path / "l2" / "history.json").read_text())
+    penalty = np.subtract(history["val_loss"], history["val_classification_loss"])
+    assert np.all(penalty > 0.01), penalty  # val_loss carries 0.1 * sum(kernel ** 2), the monitored value does not
 
 
 def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, data_root):

@@ -98,8 +98,12 @@ class LayerFactory:
     Call `finish()` once the network is built to check the numbers were valid.
     """
 
-    def __init__(self, variant, model_name, scales=None, mts_layers=None, default_mts_layers="all"):
+    def __init__(self, variant, model_name, scales=None, mts_layers=None, default_mts_layers="all", l2=0.0):
         check_variant(variant)
+        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+            raise ValueError(f"{model_name}: l2 must be a number >= 0 (0 turns the penalty off), got {l2!r}")
+        # Ch. 4's "Adam with L2 regularisation": l2 * sum(kernel ** 2) of every conv and hidden dense layer.
+        self.kernel_regularizer = keras.regularizers.L2(l2) if l2 else None
         if variant != "mts" and (scales is not None or mts_layers is not None):
             raise ValueError(
                 f"{model_name}: scales and mts_layers apply only to variant='mts', got variant={variant!r}"
@@ -127,7 +131,8 @@ class LayerFactory:
             mode = "valid"
             if any(padding):
                 x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-        options = dict(strides=strides, padding=mode, activation=activation, use_bias=use_bias, name=name)
+        options = dict(strides=strides, padding=mode, activation=activation, use_bias=use_bias, name=name,
+                       kernel_regularizer=self.kernel_regularizer)
         if self.variant == "quaternion":
             self._check_quaternion_width(name, filters, "filters")
             return QuaternionConv2D(filters, kernel_size, **options)(x)
@@ -137,7 +142,8 @@ class LayerFactory:
 
     def conv_transpose(self, x, filters, kernel_size, name, strides=1, activation=None):
         """Apply transposed conv `name` with 'same' padding (output size = input size x stride)."""
-        options = dict(strides=strides, padding="same", activation=activation, name=name)
+        options = dict(strides=strides, padding="same", activation=activation, name=name,
+                       kernel_regularizer=self.kernel_regularizer)
         if self.variant == "quaternion":
             self._check_quaternion_width(name, filters, "filters")
             return QuaternionConv2DTranspose(filters, kernel_size, **options)(x)
@@ -147,8 +153,8 @@ class LayerFactory:
         """Apply hidden dense layer `name` (quaternion in the quaternion variant)."""
         if self.variant == "quaternion":
             self._check_quaternion_width(name, units, "units")
-            return QuaternionDense(units, activation=activation, name=name)(x)
-        return keras.layers.Dense(units, activation=activation, name=name)(x)
+            return QuaternionDense(units, activation=activation, name=name, kernel_regularizer=self.kernel_regularizer)(x)
+        return keras.layers.Dense(units, activation=activation, name=name, kernel_regularizer=self.kernel_regularizer)(x)
 
     def batch_norm(self, x, name):
         """Apply batch normalisation `name` (quaternion in the quaternion variant)."""

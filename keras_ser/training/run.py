@@ -45,6 +45,16 @@ def make_optimizer(o):
     return classes[o.name](**kwargs)
 
 
+def compile_for_training(model, optimizer_config):
+    """Compile with cross-entropy, accuracy and `classification_loss`.
+
+    `classification_loss` is the cross-entropy alone, without L2 penalties or the AT term:
+    `training.monitor = "val_classification_loss"` stops on it, as the thesis's PyTorch runs did.
+    """
+    model.compile(optimizer=make_optimizer(optimizer_config), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="classification_loss")])
+
+
 @contextlib.contextmanager
 def _distribution_scope(kind, batch_size):
     """Data-parallel training over all local devices through Keras's own distribution support."""
@@ -144,11 +154,7 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
             network.set_weights(load_orthogonal(init_from).get_weights())  # stage 2 starts from stage 1
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
-        trainee.compile(
-            optimizer=make_optimizer(config.optimizer),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        compile_for_training(trainee, config.optimizer)
     stopper = ResumableEarlyStopping(run_dir / CHECKPOINTS, monitor=t.monitor, patience=t.patience)
     # Data-parallel replicas each need a non-empty share of every batch.
     parallel = t.distribution != "none"

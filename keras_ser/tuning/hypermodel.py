@@ -7,7 +7,7 @@ import keras_tuner
 
 from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
-from keras_ser.training.run import build_network, evaluate_part, make_optimizer
+from keras_ser.training.run import build_network, compile_for_training, evaluate_part
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 
 OBJECTIVE = "val_uar"
@@ -90,8 +90,7 @@ def build_trial_model(config, data):
     network = build_network(config, data.input_shape, len(data.class_names))
     pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
     model = wrap_for_strategy(network, config.strategy, pretrained)
-    model.compile(optimizer=make_optimizer(config.optimizer), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    compile_for_training(model, config.optimizer)
     return model
 
 
