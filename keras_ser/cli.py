@@ -23,7 +23,8 @@ def _train(args):
 def _experiment(args):
     from keras_ser.training.experiment import run_experiment
 
-    summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models)
+    summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
+                             isolate=args.isolate)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -179,6 +180,9 @@ def build_parser():
     experiment.add_argument("--discard-models", action="store_true",
                             help="delete each run's model.keras once its metrics are written (a grid of large "
                                  "networks otherwise fills the disk: a real VGG16 run keeps 650 MB)")
+    experiment.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                            help="train each run in its own process (default: on TensorFlow, whose fit keeps "
+                                 "every trained model's memory)")
     experiment.set_defaults(handler=_experiment)
     rhemo = commands.add_parser("rhemo", help="train RH-emo on corpora and save its encoder for data.features='rhemo'")
     rhemo.add_argument("corpora", nargs="+", help="corpus names, e.g. ravdess tess")

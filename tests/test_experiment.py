@@ -115,7 +115,8 @@ def test_shipped_experiments_and_recipes_are_valid():
         assert load_config(path).validate().data.task == "emotion", path
 
 
-def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys):
+@pytest.mark.parametrize("isolate", ["--isolate", "--no-isolate"])
+def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate):
     path = _write(tmp_path, """
 name = "tiny_experiment"
 [base]
@@ -128,7 +129,7 @@ training = { batch_size = 16, epochs = 1 }
 [compare]
 key = "model.variant"
 """)
-    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--discard-models"]) == 0
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--discard-models", isolate]) == 0
     out = tmp_path / "runs" / "tiny_experiment"
     runs = sorted(path for path in out.iterdir() if path.is_dir())
     assert len(runs) == 4 and all((run / "metrics.json").is_file() and not (run / "model.keras").exists()
@@ -138,6 +139,23 @@ key = "model.variant"
     markdown = (out / "summary.md").read_text()
     assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
     assert "| real vs mts | all | 2 |" in markdown
+
+
+def test_a_run_failing_in_its_process_names_the_run_and_the_key(tmp_path, data_root, capsys):
+    path = _write(tmp_path, """
+name = "failing_experiment"
+[base]
+data = { corpora = ["emodb"], max_items = 40 }
+model = { builder = "a3", options = { filters = 4, hidden_units = 8 } }
+strategy = { kind = "weight_init", orthogonal = ["nowhere"] }
+training = { batch_size = 16, epochs = 1 }
+[grid]
+seed = [0]
+""")
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--isolate"]) == 2
+    error = capsys.readouterr().err
+    assert "run '" in error and "seed=0' failed in its process" in error
+    assert "config key 'strategy.orthogonal': no model at 'nowhere" in error
 
 
 def test_case_only_keys_go_with_the_compared_condition(tmp_path):
