@@ -16,25 +16,21 @@ optionally:
 
 Runs go to `<runs_dir>/<experiment>/<key=value,...>/`; finished runs are not
 trained again, so an interrupted experiment continues where it stopped. On the
-TensorFlow backend each run trains in its own process: TensorFlow's `fit` keeps the
-memory of every model trained in a process (tensorflow/tensorflow#61791), which
-filled 23 GB within 17 AlexNet runs.
+TensorFlow backend each run trains in its own process (see `processes`).
 """
 
 import copy
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml
 from keras_ser.training.metrics import wilcoxon_signed_rank
+from keras_ser.training.processes import isolate_by_default, run_child
 from keras_ser.training.run import METRICS_FILE, MODEL_FILE, train
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers): averaged over, and paired in tests.
@@ -121,13 +117,8 @@ def train_in_child(config, run_dir, cache_dir=None, progress=True):
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(dump_toml(config))
         env = {**os.environ, **({CACHE_ENV: str(cache_dir)} if cache_dir is not None else {})}
-        command = [sys.executable, "-m", "keras_ser.cli", "train", str(run_dir / "config.toml"),
-                   "--run-dir", str(run_dir)]
-        done = subprocess.run(command, env=env, stdout=None if progress else subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"run '{run_dir}' failed in its process (exit {done.returncode}):\n"
-                               + done.stderr[-3000:])
+        run_child(["-m", "keras_ser.cli", "train", str(run_dir / "config.toml"), "--run-dir", str(run_dir)],
+                  f"run '{run_dir}'", env=env, quiet=not progress)
     return json.loads((run_dir / METRICS_FILE).read_text())
 
 
@@ -139,14 +130,12 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
-    if isolate is None:
-        isolate = keras.backend.backend() == "tensorflow"
+    run = train_in_child if (isolate_by_default() if isolate is None else isolate) else train
     results = []
     runs = expand(experiment)
     for number, (settings, config) in enumerate(runs, 1):
         if progress:
             print(f"[{number}/{len(runs)}] {config.name}", flush=True)
-        run = train_in_child if isolate else train
         metrics = run(config, out / config.name, cache_dir=cache_dir, progress=progress)
         if not keep_models:
             for model_file in (out / config.name).rglob(MODEL_FILE):

@@ -1,20 +1,17 @@
-"""Running each trial in its own process, so that a long search on TensorFlow keeps a flat memory.
+"""Running each trial in its own process (see `keras_ser.training.processes`).
 
-Keras's `fit` on the TensorFlow backend keeps memory of every trained model alive
-(tensorflow/tensorflow#61791); a child process per trial returns it to the system.
 `python -m keras_ser.tuning.isolation CONFIG RESULT` trains one trial's resolved run
 configuration and writes its per-epoch logs as JSON.
 """
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import keras_tuner
 
 from keras_ser.training.config import dump_toml, load_config
+from keras_ser.training.processes import run_child
 from keras_ser.tuning.hypermodel import OBJECTIVE, build_trial_model, fit_trial_model
 
 TRIAL_CONFIG = "trial_config.toml"
@@ -33,12 +30,8 @@ class IsolatedTrials:
         folder = Path(self.get_trial_dir(trial.trial_id))
         folder.mkdir(parents=True, exist_ok=True)
         (folder / TRIAL_CONFIG).write_text(dump_toml(config))
-        command = [sys.executable, "-m", "keras_ser.tuning.isolation", str(folder / TRIAL_CONFIG),
-                   str(folder / TRIAL_RESULT), "--verbose", str(kwargs.get("verbose", 0))]
-        done = subprocess.run(command, stderr=subprocess.PIPE, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"trial {trial.trial_id} failed in its process (exit {done.returncode}):\n"
-                               + done.stderr[-3000:])
+        run_child(["-m", "keras_ser.tuning.isolation", str(folder / TRIAL_CONFIG), str(folder / TRIAL_RESULT),
+                   "--verbose", str(kwargs.get("verbose", 0))], f"trial {trial.trial_id}")
         logs = json.loads((folder / TRIAL_RESULT).read_text())
         return {OBJECTIVE: max(logs[OBJECTIVE])}
 

@@ -3,11 +3,11 @@
 import os
 from pathlib import Path
 
-import keras
 import keras_tuner
 
 from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.data import prepare_data
+from keras_ser.training.processes import isolate_by_default
 from keras_ser.tuning.hypermodel import SERHyperModel, objective
 from keras_ser.tuning.isolation import isolated
 from keras_ser.tuning.report import write_report
@@ -59,7 +59,7 @@ def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=No
     data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress)
     hypermodel = SERHyperModel(base, space, data)
     if isolate is None:
-        isolate = keras.backend.backend() == "tensorflow" and tuner != "hyperband"
+        isolate = isolate_by_default() and tuner != "hyperband"
     if isolate and cache_dir is not None:
         os.environ[CACHE_ENV] = str(cache_dir)  # the trials' processes read the same feature cache
     searcher = make_tuner(tuner, hypermodel, max_trials, directory, base.name, seed=base.seed, isolate=isolate)
