@@ -4,14 +4,14 @@ import pytest
 import scipy.signal
 
 from keras_ser import audio
-from keras_ser.audio import MaxNormalizer, Spectrogram, ZScoreNormalizer, spectrogram
+from keras_ser.audio import MaxNormalizer, Spectrogram, STFTSettings, STFTSettingsError, ZScoreNormalizer, spectrogram
 
 
-def _scipy_reference(x):
-    """Magnitude STFT from scipy: periodic Hamming 256, hop 128, reflect-centred."""
-    window = scipy.signal.get_window("hamming", 256)
+def _scipy_reference(x, frame=256, hop=128):
+    """Magnitude STFT from scipy: periodic Hamming window, reflect-centred."""
+    window = scipy.signal.get_window("hamming", frame)
     _, _, z = scipy.signal.stft(
-        x, window=window, nperseg=256, noverlap=128, nfft=256,
+        x, window=window, nperseg=frame, noverlap=frame - hop, nfft=frame,
         boundary="even", padded=False, detrend=False, return_onesided=True,
     )
     return np.abs(z * window.sum()).T  # scipy scales by 1/sum(window); frames first
@@ -33,6 +33,49 @@ def test_long_input_is_cropped_to_512_frames():
     x = np.random.default_rng(1).normal(size=(1, 80000)).astype(np.float32)
     ref = _scipy_reference(x[0])
     np.testing.assert_allclose(spectrogram(x)[0, :, :, 0], ref[:512, :128], rtol=1e-4, atol=1e-4)
+
+
+CH4 = STFTSettings(frame_length=320, hop_length=160, time_steps=208, frequency_bins=160)  # 20 ms / 10 ms
+
+
+def test_chapter4_settings_match_scipy_in_both_forms_and_survive_saving(tmp_path):
+    x = np.random.default_rng(5).normal(size=(2, 32000)).astype(np.float32)
+    ref = _scipy_reference(x[0], frame=320, hop=160)
+    assert ref.shape == (201, 161) and CH4.frames(32000) == 201
+    out = spectrogram(x, CH4)
+    assert out.shape == (2, 208, 160, 1)
+    np.testing.assert_allclose(out[0, :201, :, 0], ref[:, :160], rtol=1e-4, atol=1e-4)
+    assert not out[:, 201:].any()
+    inputs = keras.Input((32000,))
+    model = keras.Model(inputs, Spectrogram(320, 160, 208, 160)(inputs))
+    np.testing.assert_allclose(model.predict(x, verbose=0), out, rtol=1e-5, atol=2e-5)
+    model.save(tmp_path / "ch4.keras")
+    restored = keras.saving.load_model(tmp_path / "ch4.keras")
+    assert restored.output_shape == (None, 208, 160, 1)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), out, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "settings, field, message",
+    [
+        ({"frame_length": 0}, "frame_length", "positive integer"),
+        ({"hop_length": 2.5}, "hop_length", "positive integer"),
+        ({"hop_length": 300}, "hop_length", "must not exceed frame_length"),
+        ({"frequency_bins": 130}, "frequency_bins", "130 exceeds the 129 bins"),
+    ],
+)
+def test_bad_stft_settings_name_the_setting(settings, field, message):
+    with pytest.raises(STFTSettingsError, match=message) as info:
+        STFTSettings(**settings)
+    assert info.value.field == field and f"STFT {field}" in str(info.value)
+    with pytest.raises(STFTSettingsError, match=message):
+        Spectrogram(**settings)
+
+
+def test_segments_that_would_be_cropped_are_refused():
+    STFTSettings().check_segment(4.0)  # 501 frames fit in 512
+    with pytest.raises(STFTSettingsError, match="4.2 s segments give 526 STFT frames .* at least 526"):
+        STFTSettings().check_segment(4.2)
 
 
 @pytest.mark.parametrize("samples", [64000, 30000, 90000])

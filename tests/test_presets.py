@@ -318,6 +318,39 @@ def test_bad_architectures_are_refused():
         AudioPreprocessor(normalizer={"kind": "robust"})
 
 
+def test_preprocessor_stft_settings_round_trip_and_bad_ones_are_named():
+    from keras_ser.audio import STFTSettings
+
+    ch4 = AudioPreprocessor(segment_seconds=2.0, stft=STFTSettings(320, 160, 201, 160))
+    config = json.loads(json.dumps(ch4.get_config()))
+    assert config["stft"] == {"frame_length": 320, "hop_length": 160, "time_steps": 201, "frequency_bins": 160,
+                              "window": "hamming (periodic)", "magnitude": True, "centered": True}
+    assert AudioPreprocessor.from_config(config) == ch4
+    # a preprocessor.json written before the STFT was configurable holds the defaults
+    assert AudioPreprocessor.from_config({"segment_seconds": 4.0}).stft == STFTSettings()
+    with pytest.raises(PresetError, match="preprocessor STFT time_steps: 4.0 s segments give 401 STFT frames"):
+        AudioPreprocessor(stft=STFTSettings(320, 160, 201, 160))
+    with pytest.raises(PresetError, match="STFT .*'window': 'hann'"):
+        AudioPreprocessor.from_config({**config, "stft": {**config["stft"], "window": "hann"}})
+    with pytest.raises(PresetError, match="unknown preprocessor STFT keys"):
+        AudioPreprocessor.from_config({**config, "stft": {**config["stft"], "n_mels": 64}})
+    with pytest.raises(PresetError, match="STFT frequency_bins: 200 exceeds"):
+        AudioPreprocessor.from_config({**config, "stft": {**config["stft"], "frequency_bins": 200}})
+
+
+def test_a_classifier_computes_its_preprocessor_stft(emodb_file):
+    import keras
+
+    from keras_ser.audio import STFTSettings, load as load_audio, spectrogram
+
+    ch4 = AudioPreprocessor(segment_seconds=2.0, stft=STFTSettings(320, 160, 201, 160))
+    model = SERClassifier(CLASSES, network={"builder": "a1", "options": {"hidden_units": 8}}, preprocessor=ch4)
+    features = keras.Model(model.input, model.get_layer("spectrogram").output)
+    windows = ch4.windows(load_audio(emodb_file))
+    np.testing.assert_allclose(features.predict(windows, verbose=0), spectrogram(windows, ch4.stft), rtol=1e-5, atol=2e-5)
+    assert model.predict_file(emodb_file).label in CLASSES
+
+
 def test_a_preset_saved_on_tensorflow_predicts_the_same_on_jax_without_tensorflow(saved, emodb_file):
     import importlib.util
     import os

@@ -57,6 +57,10 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"fractions": [0.5, 0.5]}}, "data.fractions", r"\[train, val, test\] shares"),
         ({"data": {"fractions": [0.5, 0.3, 0.3]}}, "data.fractions", "summing to 1"),
         ({"data": {"split_seed": -2}}, "data.split_seed", "must be -1 .* or a seed >= 0, got -2"),
+        ({"data": {"segment_seconds": 9.0}}, "data.time_steps", "9.0 s segments give 1126 STFT frames .* at least 1126"),
+        ({"data": {"frequency_bins": 200}}, "data.frequency_bins", "200 exceeds the 129 bins of a 256-sample window"),
+        ({"data": {"hop_length": 512}}, "data.hop_length", "must not exceed frame_length"),
+        ({"data": {"frame_length": 0}}, "data.frame_length", "positive integer"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
@@ -109,9 +113,15 @@ def test_errors_found_while_running_name_the_key(tmp_path, data_root):
 
 # --- end to end -------------------------------------------------------------------------
 
-def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
+# The default front end, and Ch. 4's: 20 ms windows, 10 ms hop, whole files (2 s in our EmoDB copy) in one segment.
+CH4_FRONT_END = {"segment_seconds": 2.0, "frame_length": 320, "hop_length": 160, "time_steps": 201,
+                 "frequency_bins": 160}
+
+
+@pytest.mark.parametrize("front_end", [{}, CH4_FRONT_END], ids=["default_stft", "chapter4_stft"])
+def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, front_end):
     config = tmp_path / "tiny.toml"
-    config.write_text(dump_toml(tiny()))
+    config.write_text(dump_toml(tiny(data=front_end)))
     run_dir = tmp_path / "run"
     assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
     assert "test accuracy" in capsys.readouterr().out
@@ -121,7 +131,7 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for part in ("test", "val"):
         assert {"accuracy", "uar", "macro_f1", "recall_per_class", "confusion_matrix"} <= set(metrics[part])
-    assert load_config(run_dir / "config.toml") == tiny()
+    assert load_config(run_dir / "config.toml") == tiny(data=front_end)
     # a finished run keeps one copy of its weights: model.keras
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "network.keras").exists()
     history = json.loads((run_dir / "history.json").read_text())
@@ -130,7 +140,9 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
     np.testing.assert_allclose(history["val_classification_loss"], history["val_loss"], rtol=1e-4)
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out
     model = keras.saving.load_model(run_dir / "model.keras")
-    probabilities = model.predict(np.random.default_rng(0).random((2, 512, 128, 1), np.float32), verbose=0)
+    shape = (front_end.get("time_steps", 512), front_end.get("frequency_bins", 128), 1)
+    assert tuple(model.input_shape[1:]) == shape
+    probabilities = model.predict(np.random.default_rng(0).random((2, *shape), np.float32), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     # the run becomes a preset whose z-score front end reproduces the run's test metrics from the audio files
     assert main(["preset", str(run_dir), str(tmp_path / "preset"), "--full-precision"]) == 0
@@ -138,6 +150,7 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys):
 
     preset = load(str(tmp_path / "preset"))
     assert preset.preprocessor.normalizer["kind"] == "zscore"
+    assert preset.preprocessor.stft == tiny(data=front_end).data.stft()
     measured = preset.metadata["metrics"]["test"]["emodb"]
     assert measured["clips"] == sum(metrics["test"]["support_per_class"].values())
     assert measured["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=0.15)

@@ -8,6 +8,8 @@ from keras_ser.audio.spectrogram import (
     SAMPLE_RATE,
     TIME_STEPS,
     Spectrogram,
+    STFTSettings,
+    STFTSettingsError,
     spectrogram,
 )
 
@@ -17,6 +19,8 @@ __all__ = [
     "MaxNormalizer",
     "SAMPLE_RATE",
     "Spectrogram",
+    "STFTSettings",
+    "STFTSettingsError",
     "TIME_STEPS",
     "ZScoreNormalizer",
     "load",

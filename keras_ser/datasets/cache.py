@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_ser.audio import load, segment, spectrogram
+from keras_ser.audio import STFTSettings, load, segment, spectrogram
 from keras_ser.version import __version__
 
 CACHE_ENV = "KERAS_SER_CACHE"
@@ -30,12 +30,13 @@ class FrontEnd:
     hop_seconds: float | None = None
     min_tail: float = 0.5
     dtype: str = "float16"
+    stft: STFTSettings = STFTSettings()
 
     def features(self, path):
-        """Spectrograms (segments, 512, 128, 1) of one audio file."""
+        """Spectrograms (segments, time_steps, frequency_bins, 1) of one audio file."""
         signal = load(path, sr=self.sample_rate)
         windows = segment(signal, self.segment_seconds, self.hop_seconds, self.sample_rate, self.min_tail)
-        return spectrogram(windows).astype(self.dtype)
+        return spectrogram(windows, self.stft).astype(self.dtype)
 
 
 def default_cache_dir():

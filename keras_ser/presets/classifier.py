@@ -1,5 +1,6 @@
 """SERClassifier: a zoo model from raw audio to emotion scores, with prediction helpers."""
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -77,7 +78,7 @@ class SERClassifier(keras.Model):
         if not isinstance(preprocessor, AudioPreprocessor):
             preprocessor = AudioPreprocessor.from_config(preprocessor or {})
         audio = keras.Input((preprocessor.window_samples,), name="audio")
-        features = Spectrogram(name="spectrogram")(audio)
+        features = Spectrogram(**dataclasses.asdict(preprocessor.stft), name="spectrogram")(audio)
         normalizer = preprocessor.normalizer_layer()
         if normalizer is not None:
             features = normalizer(features)

@@ -106,7 +106,7 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         layer = inference.get_layer("normalizer") if any(l.name == "normalizer" for l in inference.layers) else None
         normalizer = None if layer is None else {
             "kind": "zscore" if "mean" in layer.statistics else "max", **layer.statistics}
-    preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds, normalizer=normalizer)
+    preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds, normalizer=normalizer, stft=data.stft())
     model = SERClassifier(chosen.class_names, network={"builder": config.model.builder, "variant": config.model.variant,
                                                        "options": dict(config.model.options)},
                           rhemo=rhemo, preprocessor=preprocessor, name=name or config.name)

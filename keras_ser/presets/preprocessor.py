@@ -5,20 +5,12 @@ import dataclasses
 import numpy as np
 
 from keras_ser.audio import MaxNormalizer, ZScoreNormalizer, load, segment
-from keras_ser.audio.spectrogram import FRAME_LENGTH, FREQ_BINS, HOP_LENGTH, SAMPLE_RATE, TIME_STEPS
+from keras_ser.audio.spectrogram import SAMPLE_RATE, STFTSettings, STFTSettingsError
 from keras_ser.presets.files import PresetError
 
 NORMALIZERS = {"zscore": ZScoreNormalizer, "max": MaxNormalizer}
-# The STFT of keras_ser.audio.Spectrogram (METHODS.md §1); recorded in preprocessor.json, not configurable.
-STFT_SETTINGS = {
-    "frame_length": FRAME_LENGTH,
-    "hop_length": HOP_LENGTH,
-    "window": "hamming (periodic)",
-    "magnitude": True,
-    "centered": True,
-    "time_steps": TIME_STEPS,
-    "frequency_bins": FREQ_BINS,
-}
+# What keras_ser.audio.Spectrogram always does; recorded in preprocessor.json beside the STFTSettings.
+FIXED_STFT = {"window": "hamming (periodic)", "magnitude": True, "centered": True}
 
 
 @dataclasses.dataclass
@@ -33,12 +25,17 @@ class AudioPreprocessor:
     hop_seconds: float | None = None
     min_tail: float = 0.5
     normalizer: dict | None = None
+    stft: STFTSettings = STFTSettings()
 
     def __post_init__(self):
         if self.sample_rate != SAMPLE_RATE:
             raise PresetError(f"preprocessor sample_rate must be {SAMPLE_RATE} (the STFT is fixed), got {self.sample_rate}")
         if not self.segment_seconds > 0:
             raise PresetError(f"preprocessor segment_seconds must be positive, got {self.segment_seconds}")
+        try:
+            self.stft.check_segment(self.segment_seconds)
+        except STFTSettingsError as error:
+            raise PresetError(f"preprocessor {error}") from None
         if self.normalizer is not None:
             kind = self.normalizer.get("kind")
             if kind not in NORMALIZERS:
@@ -83,18 +80,25 @@ class AudioPreprocessor:
 
     def get_config(self):
         config = dataclasses.asdict(self)
-        config["stft"] = dict(STFT_SETTINGS)
+        config["stft"].update(FIXED_STFT)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        stft_settings = config.pop("stft", STFT_SETTINGS)
-        if stft_settings != STFT_SETTINGS:
+        stft = dict(config.pop("stft", {}))
+        fixed = {key: stft.pop(key, value) for key, value in FIXED_STFT.items()}
+        if fixed != FIXED_STFT:
             raise PresetError(
-                f"preprocessor STFT settings {stft_settings} differ from keras_ser's front end {STFT_SETTINGS}; "
+                f"preprocessor STFT {fixed} differs from keras_ser's front end {FIXED_STFT}; "
                 "this preset needs another version of keras_ser"
             )
+        try:
+            config["stft"] = STFTSettings(**stft)
+        except TypeError:
+            raise PresetError(f"unknown preprocessor STFT keys in {sorted(stft)}; this preset needs a newer keras_ser") from None
+        except STFTSettingsError as error:
+            raise PresetError(f"preprocessor {error}") from None
         unknown = set(config) - {field.name for field in dataclasses.fields(cls)}
         if unknown:
             raise PresetError(f"unknown preprocessor keys {sorted(unknown)}; this preset needs a newer keras_ser")

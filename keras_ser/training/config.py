@@ -5,6 +5,7 @@ import math
 import tomllib
 from pathlib import Path
 
+from keras_ser.audio.spectrogram import STFTSettings, STFTSettingsError
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus")
@@ -40,10 +41,18 @@ class DataConfig:
     folds: int = 4
     test_speaker: str = ""
     segment_seconds: float = 4.0
+    # The STFT (samples at 16 kHz, output size); METHODS.md §1's by default. Ch. 4: 320, 160.
+    frame_length: int = STFTSettings.frame_length
+    hop_length: int = STFTSettings.hop_length
+    time_steps: int = STFTSettings.time_steps
+    frequency_bins: int = STFTSettings.frequency_bins
     features: str = "spectrogram"
     rhemo_model: str = ""
     normalization: str = "auto"
     max_items: int = 0
+
+    def stft(self):
+        return STFTSettings(self.frame_length, self.hop_length, self.time_steps, self.frequency_bins)
 
 
 @dataclasses.dataclass
@@ -130,6 +139,10 @@ class RunConfig:
         if d.features == "rhemo" and not d.rhemo_model:
             raise ConfigError("data.rhemo_model", "features 'rhemo' need the path of a trained RH-emo model")
         _positive("data.segment_seconds", d.segment_seconds)
+        try:
+            d.stft().check_segment(d.segment_seconds)
+        except STFTSettingsError as error:
+            raise ConfigError(f"data.{error.field}", str(error)) from None
         _positive("optimizer.learning_rate", o.learning_rate)
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)

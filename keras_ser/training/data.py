@@ -111,6 +111,11 @@ def _embed_features(features, data, progress):
         raise ConfigError(
             "data.rhemo_model", f"'{data.rhemo_model}' is not an RH-emo encoder with (64, 64, 4) embeddings; "
             "use the encoder.keras written by `keras-ser rhemo`")
+    expected = tuple(encoder.input.shape[1:])
+    if expected != tuple(features.features.shape[1:]):
+        raise ConfigError(
+            "data.rhemo_model", f"'{data.rhemo_model}' encodes {expected} spectrograms, but data.time_steps and "
+            f"data.frequency_bins give {tuple(features.features.shape[1:])}; use the STFT it was trained with")
     chunks = []
     bar = keras.utils.Progbar(len(features.features), unit_name="segment") if progress else None
     for start in range(0, len(features.features), 256):
@@ -154,7 +159,7 @@ def prepare_data(data, seed=0, cache_dir=None, progress=True):
     chosen = split_items(data, seed)
     all_items, parts, label_of, class_names = chosen.all_items, chosen.parts, chosen.label_of, chosen.class_names
     features = cached_features(
-        all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds),
+        all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds, stft=data.stft()),
         cache_dir=cache_dir, progress=progress,
     )
     if data.features == "rhemo":
