@@ -228,3 +228,32 @@ key = "model.variant"
     assert real_alexnet["per_corpus"]["tess"]["test_uar"] == pytest.approx(np.mean(tess_real[0::3]))
     markdown = summary_markdown(summary)
     assert "| setting | emodb | tess |" in markdown and "| model.builder=all | real vs quaternion | tess | 12 | +5.6 | < 0.001 |" in markdown
+
+
+def test_cases_sharing_the_compared_value_are_told_apart(tmp_path):
+    experiment = load_experiment(_write(tmp_path, """
+[grid]
+seed = [0, 1, 2]
+[[cases]]
+"strategy.kind" = ["baseline"]
+[[cases]]
+"strategy.kind" = ["dual_anti_transfer"]
+"strategy.orthogonal" = [["runs/a", "runs/b"]]
+[[cases]]
+"strategy.kind" = ["dual_anti_transfer"]
+"strategy.orthogonal" = [["runs/a", "runs/b"]]
+"strategy.beta" = [0.0]
+[compare]
+key = "strategy.kind"
+"""))
+    results = []
+    for settings, _ in expand(experiment):
+        gain = 0.0 if settings["strategy.kind"] == "baseline" else 0.03 if "strategy.beta" in settings else 0.1
+        score = 0.5 + gain + 0.01 * settings["seed"]
+        results.append({"settings": settings, "name": "x", "val": {"uar": score}, "test": {"uar": score, "accuracy": score}})
+    comparisons = {(c["a"], c["b"]): c["uar"]["mean_difference"] for c in summarise(experiment, results)["comparisons"]}
+    dual, control = "dual_anti_transfer (beta=-)", "dual_anti_transfer (beta=0.0)"
+    assert set(comparisons) == {("baseline", dual), ("baseline", control), (dual, control)}
+    assert comparisons[("baseline", dual)] == pytest.approx(0.1)
+    assert comparisons[("baseline", control)] == pytest.approx(0.03)
+    assert comparisons[(dual, control)] == pytest.approx(-0.07)

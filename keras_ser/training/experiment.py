@@ -188,12 +188,13 @@ def summarise(experiment, results):
         for context in contexts:
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):
-                comparison = _comparison(dict(context), compare, [(a, b)])
+                labels = _condition(a, rows, compare), _condition(b, rows, compare)
+                comparison = _comparison(dict(context), labels, [(a, b)])
                 if comparison is not None:
                     comparisons.append(comparison)
-                    pooled.setdefault((a["group"][compare], b["group"][compare]), []).append((a, b))
+                    pooled.setdefault(labels, []).append((a, b))
         if len(contexts) > 1:  # the thesis's test: every paired result of the two conditions together
-            comparisons += [_comparison({k: "all" for k in others}, compare, pairs) for pairs in pooled.values()]
+            comparisons += [_comparison({k: "all" for k in others}, labels, pairs) for labels, pairs in pooled.items()]
     return {"name": experiment["name"], "description": experiment.get("description", ""),
             "results": results, "chosen": chosen, "comparisons": comparisons}
 
@@ -216,7 +217,20 @@ def _test_scores(runs, paired, corpus=None):
     return scores
 
 
-def _comparison(context, compare, pairs):
+def _condition(row, rows, compare):
+    """A row's value of the compared key, with the settings that tell it from rows sharing that value.
+
+    E.g. "dual_anti_transfer (beta=0.0)" when two [[cases]] have the same `strategy.kind`.
+    """
+    value = row["group"][compare]
+    siblings = [r for r in rows if r["group"][compare] == value]
+    varying = [key for key in row["group"] if key != compare and len({r["group"].get(key) for r in siblings}) > 1]
+    if not varying:
+        return value
+    return f"{value} (" + ", ".join(f"{key.split('.')[-1]}={row['group'][key]}" for key in varying) + ")"
+
+
+def _comparison(context, labels, pairs):
     """Two-sided Wilcoxon signed-rank tests of b against a over the paired runs of (a, b) row pairs.
 
     Overall and per corpus, on test UAR and accuracy; None when the rows share no paired run.
@@ -237,7 +251,7 @@ def _comparison(context, compare, pairs):
     if overall is None:
         return None
     corpora = [c for c in pairs[0][0]["per_corpus"] if all(c in row["per_corpus"] for pair in pairs for row in pair)]
-    return {"context": context, "a": pairs[0][0]["group"][compare], "b": pairs[0][1]["group"][compare], **overall,
+    return {"context": context, "a": labels[0], "b": labels[1], **overall,
             "per_corpus": {corpus: test(lambda row: row["per_corpus"][corpus]) for corpus in corpora}}
 
 
