@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -12,7 +13,9 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
     """Early stopping that keeps the best weights and its own state in `folder`.
 
     Unlike `keras.callbacks.EarlyStopping`, the best value, its epoch and the
-    patience count survive a restart (together with `BackupAndRestore`).
+    patience count survive a restart (together with `BackupAndRestore`), and so
+    does `elapsed_before`: the training time of earlier attempts, up to their
+    last finished epoch.
     """
 
     def __init__(self, folder, monitor="val_loss", patience=5, mode="auto"):
@@ -27,12 +30,15 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         self.sign = 1.0 if mode == "min" else -1.0
         self.state_path = self.folder / "early_stopping.json"
         self.weights_path = self.folder / "best.weights.h5"
-        self.state = {"best": None, "best_epoch": None, "wait": 0, "stopped_epoch": None}
+        self.state = {"best": None, "best_epoch": None, "wait": 0, "stopped_epoch": None, "elapsed_s": 0.0}
+        self.elapsed_before = 0.0
 
     def on_train_begin(self, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.state_path.exists():
-            self.state = json.loads(self.state_path.read_text())
+            self.state = {**self.state, **json.loads(self.state_path.read_text())}
+        self.elapsed_before = self.state["elapsed_s"]
+        self._attempt_started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -53,6 +59,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             if self.state["wait"] >= self.patience:
                 self.state["stopped_epoch"] = epoch
                 self.model.stop_training = True
+        self.state["elapsed_s"] = self.elapsed_before + time.time() - self._attempt_started
         self.state_path.write_text(json.dumps(self.state))
 
     def restore_best(self):

@@ -135,12 +135,13 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     started = time.time()
     keras.utils.set_random_seed(config.seed)
 
-    init_from = None
+    init_from, earlier_s = None, 0.0  # earlier_s: stage 1's wall time, also when an earlier attempt ran it
     if config.strategy.kind == "dual_anti_transfer":
         first = dataclasses.replace(
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
                                                  orthogonal=config.strategy.orthogonal[:1]))
-        train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)
+        earlier_s = train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)["wall_time_s"]
+        started = time.time()
         init_from = run_dir / "stage1"
         config = dataclasses.replace(
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
@@ -190,7 +191,8 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
         "val": evaluate_part(network, data, "val", t.batch_size),
         "best_epoch": stopper.state["best_epoch"],
         "epochs_run": len(next(iter(history.values()), [])),
-        "wall_time_s": round(time.time() - started, 1),
+        # This attempt's, plus earlier attempts' training up to their last finished epoch.
+        "wall_time_s": round(earlier_s + stopper.elapsed_before + time.time() - started, 1),
         "backend": keras.backend.backend(),
     }
     plot_confusion_matrix(
