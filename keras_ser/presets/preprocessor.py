@@ -29,7 +29,7 @@ class AudioPreprocessor:
 
     def __post_init__(self):
         if self.sample_rate != SAMPLE_RATE:
-            raise PresetError(f"preprocessor sample_rate must be {SAMPLE_RATE} (the STFT is fixed), got {self.sample_rate}")
+            raise PresetError(f"preprocessor sample_rate must be {SAMPLE_RATE} (the STFT settings count samples at that rate), got {self.sample_rate}")
         if not self.segment_seconds > 0:
             raise PresetError(f"preprocessor segment_seconds must be positive, got {self.segment_seconds}")
         try:
