@@ -137,6 +137,7 @@ key = "model.variant"
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["results"]) == 4 and len(summary["comparisons"]) == 1
     markdown = (out / "summary.md").read_text()
+    assert (out / "summary_uar.png").read_bytes().startswith(b"\x89PNG")
     assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
     assert "| real vs mts | all | 2 |" in markdown
 

@@ -15,7 +15,7 @@ from keras_ser.training.metrics import (
     metrics_from_confusion,
     wilcoxon_signed_rank,
 )
-from keras_ser.training.plots import plot_confusion_matrix, plot_history, plot_layer_scores
+from keras_ser.training.plots import plot_confusion_matrix, plot_history, plot_layer_scores, plot_paired_scores
 
 MATRIX = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
 NAMES = ["angry", "happy", "sad"]
@@ -253,3 +253,27 @@ def test_plot_layer_scores_writes_png(tmp_path):
         plot_layer_scores(scores, tmp_path / "bad.png", kind="pie")
     with pytest.raises(ValueError, match="layer 5 must be a non-empty list"):
         plot_layer_scores({5: []}, tmp_path / "bad.png")
+
+
+def test_plot_paired_scores_joins_each_pair_across_conditions(tmp_path, monkeypatch):
+    import keras_ser.training.plots as plots
+
+    conditions = {"baseline": {"0,0": 0.70, "0,1": 0.60, "1,0": 0.65},
+                  "dual AT": {"0,0": 0.75, "0,1": 0.66, "1,0": 0.64}, "one run": {"0,1": 0.5}}
+    drawn, save = {}, plots._save
+
+    def keep_figure(figure, path):
+        drawn["figure"] = figure
+        return save(figure, path)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
+    assert_png(plot_paired_scores(conditions, tmp_path / "paired.png"))
+    (axes,) = drawn["figure"].axes
+    lines = {line.get_gid(): line for line in axes.lines if line.get_gid()}
+    assert set(lines) == {"pair 0,0", "pair 0,1", "pair 1,0"}
+    np.testing.assert_allclose(lines["pair 0,1"].get_ydata(), [0.60, 0.66, 0.5])
+    np.testing.assert_allclose(lines["pair 1,0"].get_xdata(), [0, 1])
+    with pytest.raises(ValueError, match="conditions is empty"):
+        plot_paired_scores({}, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="condition 'dual AT' must be a non-empty mapping to finite numbers"):
+        plot_paired_scores({"dual AT": {"0,0": float("nan")}}, tmp_path / "bad.png")

@@ -30,6 +30,7 @@ import numpy as np
 from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml
 from keras_ser.training.metrics import wilcoxon_signed_rank
+from keras_ser.training.plots import plot_paired_scores
 from keras_ser.training.processes import isolate_by_default, run_child
 from keras_ser.training.run import METRICS_FILE, MODEL_FILE, train
 
@@ -145,6 +146,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     summary = summarise(experiment, results)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
+    plot_paired_scores({_setting(c): c["paired_uar"] for c in summary["chosen"]}, out / "summary_uar.png",
+                       title=f"{experiment['name']}: test UAR (lines join paired runs)")
     return summary
 
 
@@ -255,10 +258,13 @@ def _comparison(context, labels, pairs):
             "per_corpus": {corpus: test(lambda row: row["per_corpus"][corpus]) for corpus in corpora}}
 
 
+def _setting(chosen):
+    """A chosen row's settings as text ("all" for an experiment of one condition)."""
+    return ", ".join(f"{k}={v}" for k, v in chosen["group"].items()) or "all"
+
+
 def summary_markdown(summary):
     """The summary as Markdown tables (mean test accuracy and UAR, per corpus too, and Wilcoxon tests)."""
-    def setting(c):
-        return ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all"
 
     def p_value(test):
         return f"{test['p_value']:.3f}" if test["p_value"] >= 0.001 else "< 0.001"
@@ -270,7 +276,7 @@ def summary_markdown(summary):
              "| setting | selected on validation | runs | test accuracy | test UAR |", "|---|---|---|---|---|"]
     for c in summary["chosen"]:
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
-        lines.append(f"| {setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} |")
+        lines.append(f"| {_setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} |")
     corpora = list(dict.fromkeys(corpus for c in summary["chosen"] for corpus in c.get("per_corpus", {})))
     if corpora:
         lines += ["", "Per corpus, test accuracy / UAR:", "",
@@ -278,7 +284,7 @@ def summary_markdown(summary):
         for c in summary["chosen"]:
             cells = [f"{mean_std(c['per_corpus'][corpus], 'accuracy')} / {mean_std(c['per_corpus'][corpus], 'uar')}"
                      if corpus in c["per_corpus"] else "-" for corpus in corpora]
-            lines.append(f"| {setting(c)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_setting(c)} | " + " | ".join(cells) + " |")
     if summary["comparisons"]:
         lines += ["", "| context | b vs a | test set | n | mean Δ UAR (pp) | p (UAR) | mean Δ acc. (pp) | p (acc.) |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -1,10 +1,11 @@
-"""PNG plots of results: confusion matrices, training histories and per-layer scores.
+"""PNG plots of results: confusion matrices, training histories, per-layer and paired scores.
 
 Figures are built with `matplotlib.figure.Figure` on an Agg canvas, so nothing is
 registered with pyplot and no display is needed.
 """
 
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,38 @@ def plot_layer_scores(scores, path, kind="bar", baseline=None, title=None, ylabe
     axes.set_ylabel(ylabel)
     axes.set_title(title or f"{ylabel} per layer")
     axes.grid(axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_paired_scores(conditions, path, title=None, ylabel="test UAR"):
+    """Write the scores of paired runs under each condition (e.g. folds × seeds); returns the path.
+
+    `conditions` maps a condition's label -> {pair key (e.g. "0,1" for seed 0, fold 1): score}.
+    Each pair key is a grey line through the conditions it has a score in, so a
+    difference that holds pair by pair stands out; each condition's mean ± std is in red.
+    """
+    if not conditions:
+        raise ValueError("conditions is empty; pass a mapping label -> {pair key: score}")
+    for label, scores in conditions.items():
+        values = np.asarray(list(scores.values()), dtype=np.float64)
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"scores of condition {label!r} must be a non-empty mapping to finite numbers")
+    labels = list(conditions)
+    figure = _figure((max(5.0, 1.6 * len(labels) + 1.5), 4.5))
+    axes = figure.add_subplot()
+    positions = np.arange(len(labels))
+    for key in dict.fromkeys(key for scores in conditions.values() for key in scores):
+        present = [(x, conditions[label][key]) for x, label in zip(positions, labels) if key in conditions[label]]
+        axes.plot(*zip(*present), color="0.6", marker=".", linewidth=0.8, gid=f"pair {key}")
+    means = [np.mean(list(conditions[label].values())) for label in labels]
+    spreads = [np.std(list(conditions[label].values())) for label in labels]
+    axes.errorbar(positions, means, yerr=spreads, fmt="D", color="tab:red", capsize=4, label="mean ± std", zorder=3)
+    axes.set_xticks(positions, [textwrap.fill(str(label), 22) for label in labels], fontsize=8)
+    axes.set_xlim(-0.5, len(labels) - 0.5)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title or f"{ylabel}, paired runs")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend()
     return _save(figure, path)
 
 
