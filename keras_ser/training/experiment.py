@@ -146,7 +146,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     summary = summarise(experiment, results)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
-    plot_paired_scores({_setting(c): c["paired_uar"] for c in summary["chosen"]}, out / "summary_uar.png",
+    plot_paired_scores(_condition_labels(summary["chosen"]), out / "summary_uar.png",
                        title=f"{experiment['name']}: test UAR (lines join paired runs)")
     return summary
 
@@ -256,6 +256,14 @@ def _comparison(context, labels, pairs):
     corpora = [c for c in pairs[0][0]["per_corpus"] if all(c in row["per_corpus"] for pair in pairs for row in pair)]
     return {"context": context, "a": labels[0], "b": labels[1], **overall,
             "per_corpus": {corpus: test(lambda row: row["per_corpus"][corpus]) for corpus in corpora}}
+
+
+def _condition_labels(chosen):
+    """Short label -> paired test UARs of each chosen row: the settings that vary between rows, unset ones left out."""
+    varying = [key for key in dict.fromkeys(k for c in chosen for k in c["group"])
+               if len({c["group"].get(key) for c in chosen}) > 1]
+    return {", ".join(f"{key.split('.')[-1]}={c['group'][key]}" for key in varying if c["group"].get(key, "-") != "-")
+            or "all": c["paired_uar"] for c in chosen}
 
 
 def _setting(chosen):
