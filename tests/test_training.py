@@ -343,3 +343,6 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     with pytest.raises(ConfigError, match="data.rhemo_model.*not an RH-emo encoder"):
         train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "rhemo.keras")}), tmp_path / "x",
               progress=False)
+    with pytest.raises(ConfigError, match=r"data.rhemo_model.*encodes \(512, 128, 1\) spectrograms.*\(201, 160, 1\)"):
+        train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "encoder.keras"), **CH4_FRONT_END}),
+              tmp_path / "y", progress=False)
