@@ -203,6 +203,23 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, data_root):
     assert epochs == [0, 1, 2, 3]
 
 
+def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, data_root):
+    fcntl = pytest.importorskip("fcntl")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with open(run_dir / ".lock", "w") as other:  # another trainer's lock
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.write("4242")
+        other.flush()
+        with pytest.raises(RuntimeError, match=r"'.*run' is being trained by another process \(pid 4242\)"):
+            train(tiny(), run_dir, progress=False)
+    assert not (run_dir / "config.toml").exists()
+    first = train(tiny(), run_dir, progress=False)
+    recorder = _EpochRecorder()
+    again = train(tiny(), run_dir, callbacks=[recorder], progress=False, restart=True)
+    assert recorder.epochs == [0, 1] and again["test"] == first["test"]  # trained again, from scratch, same seed
+
+
 def test_a_run_killed_while_writing_its_backup_resumes_from_the_one_before(tmp_path, data_root):
     config = tiny(training={"epochs": 4, "patience": 10})
     run_dir = tmp_path / "run"

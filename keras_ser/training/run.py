@@ -4,9 +4,15 @@ import contextlib
 import csv
 import dataclasses
 import json
+import os
 import shutil
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 import keras
 import numpy as np
@@ -22,6 +28,7 @@ from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, wrap_for_
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"
+LOCK_FILE = ".lock"
 
 
 def build_network(config, input_shape, num_classes):
@@ -112,6 +119,26 @@ def evaluate_part(network, data, part, batch_size):
     return result
 
 
+@contextlib.contextmanager
+def _exclusive(run_dir):
+    """Hold `run_dir`'s lock file: a second process training the same directory fails at once."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "a+") as lock:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                raise RuntimeError(
+                    f"'{run_dir}' is being trained by another process (pid {lock.read().strip() or '?'}); "
+                    "wait for it to finish, or give this run another directory") from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(str(os.getpid()))
+            lock.flush()
+        yield
+
+
 def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=True, restart=False):
     """Train `config` into `run_dir` and return its test/validation metrics.
 
@@ -120,17 +147,25 @@ def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=Tru
     started again; they are deleted once the run is finished), model.keras
     (normaliser + network, for inference; `load_orthogonal(run_dir)` gives the
     bare network), metrics.json and PNG plots. A finished run is not trained again unless
-    `restart=True`.
+    `restart=True`. One process at a time trains a directory (another one gets an error).
     """
     config.validate()
     run_dir = Path(run_dir)
-    if restart and run_dir.exists():
-        shutil.rmtree(run_dir)
+    with _exclusive(run_dir):
+        return _train(config, run_dir, callbacks, cache_dir, progress, restart)
+
+
+def _train(config, run_dir, callbacks, cache_dir, progress, restart):
+    if restart:
+        for entry in run_dir.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name != LOCK_FILE:
+                entry.unlink()
     if (run_dir / METRICS_FILE).exists():
         if progress:
             print(f"{run_dir} is already finished; pass restart=True (--restart) to train it again")
         return json.loads((run_dir / METRICS_FILE).read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(dump_toml(config))
     started = time.time()
     keras.utils.set_random_seed(config.seed)
