@@ -99,7 +99,7 @@ def expand(experiment):
             settings = dict(zip(grid, values))
             for key, value in settings.items():
                 _set(raw, key, value)
-            raw["name"] = ",".join(f"{key.split('.')[-1]}={_label(value)}" for key, value in settings.items()) or "run"
+            raw["name"] = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "run"
             try:
                 runs.append((settings, config_from_dict(raw)))
             except ConfigError as error:
@@ -230,7 +230,7 @@ def _condition(row, rows, compare):
     varying = [key for key in row["group"] if key != compare and len({r["group"].get(key) for r in siblings}) > 1]
     if not varying:
         return value
-    return f"{value} (" + ", ".join(f"{key.split('.')[-1]}={row['group'][key]}" for key in varying) + ")"
+    return f"{value} (" + ", ".join(_short(key, row["group"][key]) for key in varying) + ")"
 
 
 def _comparison(context, labels, pairs):
@@ -262,8 +262,13 @@ def _condition_labels(chosen):
     """Short label -> paired test UARs of each chosen row: the settings that vary between rows, unset ones left out."""
     varying = [key for key in dict.fromkeys(k for c in chosen for k in c["group"])
                if len({c["group"].get(key) for c in chosen}) > 1]
-    return {", ".join(f"{key.split('.')[-1]}={c['group'][key]}" for key in varying if c["group"].get(key, "-") != "-")
+    return {", ".join(_short(key, c["group"][key]) for key in varying if c["group"].get(key, "-") != "-")
             or "all": c["paired_uar"] for c in chosen}
+
+
+def _short(key, value):
+    """`key=value` with the key's last part, as in run names."""
+    return f"{key.split('.')[-1]}={value}"
 
 
 def _setting(chosen):
