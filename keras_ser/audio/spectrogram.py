@@ -1,6 +1,7 @@
 """The spectrogram front end of METHODS.md §1, as a Keras layer and as a batch function."""
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
@@ -120,8 +121,9 @@ class Spectrogram(keras.layers.Layer):
         return {**super().get_config(), **dataclasses.asdict(self.settings)}
 
 
+@functools.lru_cache(maxsize=8)
 def _hamming(length):
-    # Periodic Hamming window, as scipy.signal.get_window("hamming", length) gives.
+    # Periodic Hamming window, as scipy.signal.get_window("hamming", length) gives; computed once per length.
     n = np.arange(length)
     return (0.54 - 0.46 * np.cos(2.0 * np.pi * n / length)).astype(np.float32)
 

@@ -226,8 +226,7 @@ def _condition(row, rows, compare):
     E.g. "dual_anti_transfer (beta=0.0)" when two [[cases]] have the same `strategy.kind`.
     """
     value = row["group"][compare]
-    siblings = [r for r in rows if r["group"][compare] == value]
-    varying = [key for key in row["group"] if key != compare and len({r["group"].get(key) for r in siblings}) > 1]
+    varying = [key for key in _varying_keys([r for r in rows if r["group"][compare] == value]) if key != compare]
     if not varying:
         return value
     return f"{value} (" + ", ".join(_short(key, row["group"][key]) for key in varying) + ")"
@@ -260,10 +259,15 @@ def _comparison(context, labels, pairs):
 
 def _condition_labels(chosen):
     """Short label -> paired test UARs of each chosen row: the settings that vary between rows, unset ones left out."""
-    varying = [key for key in dict.fromkeys(k for c in chosen for k in c["group"])
-               if len({c["group"].get(key) for c in chosen}) > 1]
+    varying = _varying_keys(chosen)
     return {", ".join(_short(key, c["group"][key]) for key in varying if c["group"].get(key, "-") != "-")
             or "all": c["paired_uar"] for c in chosen}
+
+
+def _varying_keys(rows):
+    """The group keys whose values differ between `rows`, in order of appearance."""
+    keys = dict.fromkeys(key for row in rows for key in row["group"])
+    return [key for key in keys if len({row["group"].get(key) for row in rows}) > 1]
 
 
 def _short(key, value):

@@ -167,7 +167,6 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
             print(f"{run_dir} is already finished; pass restart=True (--restart) to train it again")
         return json.loads((run_dir / METRICS_FILE).read_text())
     (run_dir / "config.toml").write_text(dump_toml(config))
-    started = time.time()
     keras.utils.set_random_seed(config.seed)
 
     init_from, earlier_s = None, 0.0  # earlier_s: stage 1's wall time, also when an earlier attempt ran it
@@ -176,11 +175,11 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
                                                  orthogonal=config.strategy.orthogonal[:1]))
         earlier_s = train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)["wall_time_s"]
-        started = time.time()
         init_from = run_dir / "stage1"
         config = dataclasses.replace(
             config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
                                                  orthogonal=config.strategy.orthogonal[1:]))
+    started = time.time()
 
     data = prepare_data(config.data, seed=config.seed, cache_dir=cache_dir, progress=progress)
     t = config.training
