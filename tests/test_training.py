@@ -136,7 +136,7 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, fro
     # a finished run keeps one copy of its weights: model.keras
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "network.keras").exists()
     history = json.loads((run_dir / "history.json").read_text())
-    assert len(history["loss"]) == 2 and "val_loss" in history
+    assert len(history["loss"]) == 2 and "val_loss" in history and len(history["val_uar"]) == 2
     # without penalties the loss is the cross-entropy
     np.testing.assert_allclose(history["val_classification_loss"], history["val_loss"], rtol=1e-4)
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out
@@ -243,6 +243,17 @@ def test_an_l2_run_can_stop_on_the_cross_entropy_alone(tmp_path, data_root):
     history = json.loads((tmp_path / "l2" / "history.json").read_text())
     penalty = np.subtract(history["val_loss"], history["val_classification_loss"])
     assert np.all(penalty > 0.01), penalty  # val_loss carries 0.1 * sum(kernel ** 2), the monitored value does not
+
+
+def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path, data_root):
+    config = tiny(training={"epochs": 4, "patience": 10, "monitor": "val_uar"})
+    metrics = train(config, tmp_path / "uar", progress=False)
+    history = json.loads((tmp_path / "uar" / "history.json").read_text())
+    assert len(history["val_uar"]) == 4 and (tmp_path / "uar" / "history_uar.png").is_file()
+    # the first epoch with the highest validation UAR is kept, and the final metrics are its
+    assert metrics["best_epoch"] == int(np.argmax(history["val_uar"]))
+    assert metrics["best_epoch"] != int(np.argmin(history["val_loss"]))  # this seed's UAR and loss disagree
+    assert metrics["val"]["uar"] == pytest.approx(max(history["val_uar"]), abs=1e-9)
 
 
 def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, data_root):

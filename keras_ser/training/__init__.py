@@ -8,10 +8,12 @@ from keras_ser.lazy import lazy_attributes
 _EXPORTS = {
     "ConfigError": "config",
     "RunConfig": "config",
+    "ValidationUAR": "callbacks",
     "classification_metrics": "metrics",
     "config_from_dict": "config",
     "confusion_matrix": "metrics",
     "dump_toml": "config",
+    "evaluate_part": "evaluation",
     "load_config": "config",
     "train": "run",
     "wilcoxon_signed_rank": "metrics",

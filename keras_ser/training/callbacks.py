@@ -8,6 +8,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_ser.training.evaluation import evaluate_part
+
+VAL_UAR = "val_uar"
+
 
 class ResumableEarlyStopping(keras.callbacks.Callback):
     """Early stopping that keeps the best weights and its own state in `folder`.
@@ -66,3 +70,16 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         """Load the best weights seen (no-op when none were saved)."""
         if self.weights_path.exists():
             self.model.load_weights(self.weights_path)
+
+
+class ValidationUAR(keras.callbacks.Callback):
+    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks)."""
+
+    def __init__(self, data, batch_size):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[VAL_UAR] = evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]

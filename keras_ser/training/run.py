@@ -18,10 +18,10 @@ import keras
 import numpy as np
 
 from keras_ser import models
-from keras_ser.training.callbacks import ResumableEarlyStopping
+from keras_ser.training.callbacks import ResumableEarlyStopping, ValidationUAR
 from keras_ser.training.config import ConfigError, RunConfig, dump_toml
 from keras_ser.training.data import prepare_data
-from keras_ser.training.metrics import aggregate_windows, classification_metrics
+from keras_ser.training.evaluation import evaluate_part
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
 from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, wrap_for_strategy
 
@@ -97,26 +97,6 @@ def _history(run_dir):
     with path.open() as handle:
         rows = list({row["epoch"]: row for row in csv.DictReader(handle)}.values())  # a resumed epoch: its last row
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
-
-
-def evaluate_part(network, data, part, batch_size):
-    """Clip-level metrics of one part: window probabilities averaged per file."""
-    x, y = data.arrays(part)
-    probabilities = network.predict(x, batch_size=batch_size, verbose=0)
-    groups = data.parts[part].item_index[data.parts[part].rows]
-    clips, clip_probabilities = aggregate_windows(probabilities, groups, method="mean")
-    label_of = dict(zip(groups, y))  # every window of a clip has the clip's label
-    clip_labels = np.array([label_of[clip] for clip in clips])
-    result = classification_metrics(clip_labels, clip_probabilities, data.class_names)
-    corpora = [data.parts[part].items[clip].corpus for clip in clips]
-    if len(set(corpora)) > 1:
-        result["per_corpus"] = {
-            corpus: classification_metrics(
-                clip_labels[np.array(corpora) == corpus], clip_probabilities[np.array(corpora) == corpus],
-                data.class_names)
-            for corpus in sorted(set(corpora))
-        }
-    return result
 
 
 @contextlib.contextmanager
@@ -205,6 +185,7 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         epochs=t.epochs,
         verbose="auto" if progress else 0,
         callbacks=[
+            ValidationUAR(data, t.batch_size),  # first: later callbacks see `val_uar` in the logs
             # Two backups: a run killed while writing one resumes from the other.
             keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINTS / "backup"), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),

@@ -7,29 +7,17 @@ import keras_tuner
 
 from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
-from keras_ser.training.run import build_network, compile_for_training, evaluate_part
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR
+from keras_ser.training.run import build_network, compile_for_training
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 
-OBJECTIVE = "val_uar"
+OBJECTIVE = VAL_UAR
 OBJECTIVE_DIRECTION = "max"
 
 
 def objective():
     """The tuning objective: clip-level unweighted average recall on the validation part, maximised."""
     return keras_tuner.Objective(OBJECTIVE, direction=OBJECTIVE_DIRECTION)
-
-
-class ValidationUAR(keras.callbacks.Callback):
-    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks)."""
-
-    def __init__(self, data, batch_size):
-        super().__init__()
-        self.data = data
-        self.batch_size = batch_size
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs[OBJECTIVE] = evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
 
 
 class SERHyperModel(keras_tuner.HyperModel):
