@@ -41,6 +41,11 @@ def test_defaults_validate_and_toml_round_trips(tmp_path):
     assert RunConfig().validate() == RunConfig()
 
 
+def test_an_anti_transfer_run_may_stop_on_its_at_term():
+    strategy = {"kind": "anti_transfer", "orthogonal": ["runs/speaker"]}
+    assert tiny(strategy=strategy, training={"monitor": "at_loss"}).training.monitor == "at_loss"
+
+
 def test_a_single_value_is_accepted_for_a_list_key():
     assert tiny(data={"corpora": "ravdess"}).data.corpora == ["ravdess"]
 
@@ -63,6 +68,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"hop_length": 512}}, "data.hop_length", "must not exceed frame_length"),
         ({"data": {"frame_length": 0}}, "data.frame_length", "positive integer"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
+        ({"training": {"monitor": "val_f1"}}, "training.monitor", "'val_f1' is not one of val_loss, .*val_uar"),
+        ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
         ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a"]}}, "strategy.orthogonal", "needs 2"),
