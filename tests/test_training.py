@@ -68,6 +68,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"hop_length": 512}}, "data.hop_length", "must not exceed frame_length"),
         ({"data": {"frame_length": 0}}, "data.frame_length", "positive integer"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
+        ({"training": {"reduce_lr_patience": -1}}, "training.reduce_lr_patience", "0 .off. or a positive integer"),
+        ({"training": {"reduce_lr_factor": 1.5}}, "training.reduce_lr_factor", "between 0 and 1"),
         ({"training": {"monitor": "val_f1"}}, "training.monitor", "'val_f1' is not one of val_loss, .*val_uar"),
         ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
@@ -209,6 +211,35 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, data_root):
     assert metrics["wall_time_s"] >= 8.0
     epochs = [int(line.split(",")[0]) for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
     assert epochs == [0, 1, 2, 3]
+
+
+def _plateau_learning_rates(monitored, start, factor, patience, min_delta=1e-4):
+    """The learning rate of each epoch under reduce-on-plateau of a minimised value (Keras's rule, no cooldown)."""
+    rates, rate, best, wait = [], start, np.inf, 0
+    for value in monitored:
+        rates.append(rate)
+        if value < best - min_delta:
+            best, wait = value, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                rate, wait = rate * factor, 0
+    return rates
+
+
+# With this seed the validation loss rises in epochs 1-3: patience 1 reduces the rate before the interruption
+# (the backup must hold it), patience 2 counts one epoch on each side of it (the wait must survive).
+@pytest.mark.parametrize("patience", [1, 2])
+def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, data_root, patience):
+    config = tiny(training={"epochs": 6, "patience": 10, "reduce_lr_patience": patience, "reduce_lr_factor": 0.5})
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run_dir, callbacks=[_Interrupt()], progress=False)
+    train(config, run_dir, progress=False)
+    history = json.loads((run_dir / "history.json").read_text())
+    expected = _plateau_learning_rates(history["val_loss"], config.optimizer.learning_rate, 0.5, patience)
+    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
+    assert len(set(expected)) > 1, history["val_loss"]  # the learning rate was reduced
 
 
 def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, data_root):

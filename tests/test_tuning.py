@@ -157,6 +157,21 @@ def test_scale_set_reaches_the_mts_layers(tiny_data):
     assert scales == {(0.8, 1.0, 1.25)}
 
 
+def test_a_trial_reduces_its_learning_rate_on_a_plateau(tiny_data):
+    config = base(training={"epochs": 4, "patience": 10, "monitor": "val_uar", "reduce_lr_patience": 1,
+                            "reduce_lr_factor": 0.5})
+    space = parse_space({"learning_rate": {"min": 1e-3, "max": 1e-2}}, config)
+    hypermodel = SERHyperModel(config, space, tiny_data)
+    hp = keras_tuner.HyperParameters()
+    history = hypermodel.fit(hp, hypermodel.build(hp)).history
+    rate, expected, best = hp.get("learning_rate"), [], -1.0
+    for uar in history["val_uar"]:  # Keras's rule for a maximised value, patience 1
+        expected.append(rate)
+        best, rate = (uar, rate) if uar > best + 1e-4 else (best, rate * 0.5)
+    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
+    assert len(set(expected)) > 1, history["val_uar"]  # the learning rate was reduced
+
+
 def _clip_uar(model, data):
     """Clip-level UAR from scratch: window probabilities averaged per clip, mean recall over classes."""
     x, y = data.arrays("val")

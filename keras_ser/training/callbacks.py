@@ -13,6 +13,11 @@ from keras_ser.training.evaluation import evaluate_part
 VAL_UAR = "val_uar"
 
 
+def monitor_mode(monitor):
+    """'min' for losses, 'max' for the rest (accuracy, UAR)."""
+    return "min" if "loss" in monitor else "max"
+
+
 class ResumableEarlyStopping(keras.callbacks.Callback):
     """Early stopping that keeps the best weights and its own state in `folder`.
 
@@ -28,7 +33,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         self.monitor = monitor
         self.patience = patience
         if mode == "auto":
-            mode = "min" if "loss" in monitor else "max"
+            mode = monitor_mode(monitor)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
         self.sign = 1.0 if mode == "min" else -1.0
@@ -83,3 +88,28 @@ class ValidationUAR(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs[VAL_UAR] = evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
+
+
+class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """`keras.callbacks.ReduceLROnPlateau` whose plateau count survives a restart.
+
+    The reduced learning rate itself is an optimizer variable, restored by
+    `BackupAndRestore`; the best value, wait and cooldown counts are kept in
+    `folder`.
+    """
+
+    def __init__(self, folder, monitor="val_loss", **kwargs):
+        super().__init__(monitor=monitor, mode=monitor_mode(monitor), **kwargs)
+        self.state_path = Path(folder) / "reduce_lr.json"
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.state_path.exists():
+            state = json.loads(self.state_path.read_text())
+            self.best, self.wait, self.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        best = None if self.best is None else float(self.best)
+        self.state_path.write_text(json.dumps({"best": best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}))

@@ -17,7 +17,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "data_parallel")
 # What early stopping can monitor: the epoch logs of every run, and the AT term's of an anti-transfer run.
 MONITORS = ("val_loss", "val_classification_loss", "val_accuracy", "val_uar", "loss", "classification_loss", "accuracy")
-AT_MONITORS = ("at_loss", "at_similarity")
+AT_MONITORS = ("at_loss",)
 
 
 class ConfigError(ValueError):
@@ -92,6 +92,8 @@ class TrainingConfig:
     epochs: int = 50
     patience: int = 5
     monitor: str = "val_loss"
+    reduce_lr_patience: int = 0  # > 0: multiply the learning rate by reduce_lr_factor after that many epochs
+    reduce_lr_factor: float = 0.1  # without improvement of `monitor`
     distribution: str = "none"
 
 
@@ -152,6 +154,10 @@ class RunConfig:
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)
+        if isinstance(t.reduce_lr_patience, bool) or not isinstance(t.reduce_lr_patience, int) or t.reduce_lr_patience < 0:
+            raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or a positive integer, got {t.reduce_lr_patience!r}")
+        if not 0 < t.reduce_lr_factor < 1:
+            raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1 (exclusive), got {t.reduce_lr_factor!r}")
         if not isinstance(m.options, dict):
             raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
         needed = {"weight_init": 1, "weight_init_frozen": 1, "anti_transfer": 1, "dual_anti_transfer": 2}

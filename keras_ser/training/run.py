@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from keras_ser import models
-from keras_ser.training.callbacks import ResumableEarlyStopping, ValidationUAR
+from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, ValidationUAR
 from keras_ser.training.config import ConfigError, RunConfig, dump_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
@@ -186,6 +186,9 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         verbose="auto" if progress else 0,
         callbacks=[
             ValidationUAR(data, t.batch_size),  # first: later callbacks see `val_uar` in the logs
+            # Before the backup, so a reduced learning rate is in it, and before the log, which records it.
+            *([ResumableReduceLROnPlateau(run_dir / CHECKPOINTS, monitor=t.monitor, factor=t.reduce_lr_factor,
+                                          patience=t.reduce_lr_patience)] if t.reduce_lr_patience else []),
             # Two backups: a run killed while writing one resumes from the other.
             keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINTS / "backup"), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),

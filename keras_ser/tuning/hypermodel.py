@@ -7,7 +7,7 @@ import keras_tuner
 
 from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
-from keras_ser.training.callbacks import VAL_UAR, ValidationUAR
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.run import build_network, compile_for_training
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 
@@ -85,8 +85,7 @@ def build_trial_model(config, data):
 def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoch=0, verbose=0, **kwargs):
     """Fit with early stopping as `config.training` says; every epoch's logs carry `val_uar`."""
     t = config.training
-    mode = "min" if "loss" in t.monitor else "max"
-    stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=mode)
+    stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=monitor_mode(t.monitor))
     return model.fit(
         data.dataset("train", t.batch_size, shuffle=True, seed=config.seed),
         validation_data=data.arrays("val"),
@@ -94,6 +93,13 @@ def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoc
         epochs=epochs or t.epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[ValidationUAR(data, t.batch_size), stopper, *callbacks],
+        callbacks=[ValidationUAR(data, t.batch_size), stopper, *_reduce_lr(t), *callbacks],
         **kwargs,
     )
+
+
+def _reduce_lr(training):
+    if not training.reduce_lr_patience:
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(training.monitor, factor=training.reduce_lr_factor,
+                                              patience=training.reduce_lr_patience, mode=monitor_mode(training.monitor))]
