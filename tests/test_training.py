@@ -68,8 +68,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"hop_length": 512}}, "data.hop_length", "must not exceed frame_length"),
         ({"data": {"frame_length": 0}}, "data.frame_length", "positive integer"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
-        ({"training": {"reduce_lr_patience": -1}}, "training.reduce_lr_patience", "0 .off. or a positive integer"),
-        ({"training": {"reduce_lr_factor": 1.5}}, "training.reduce_lr_factor", "between 0 and 1"),
+        ({"training": {"reduce_lr_patience": -1}}, "training.reduce_lr_patience", r"0 \(off\) or more, got -1"),
+        ({"training": {"reduce_lr_factor": 1.5}}, "training.reduce_lr_factor", "between 0 and 1, exclusive"),
         ({"training": {"monitor": "val_f1"}}, "training.monitor", "'val_f1' is not one of val_loss, .*val_uar"),
         ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),

@@ -111,5 +111,6 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        best = None if self.best is None else float(self.best)
-        self.state_path.write_text(json.dumps({"best": best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}))
+        state = {"best": None if self.best is None else float(self.best), "wait": self.wait,
+                 "cooldown_counter": self.cooldown_counter}
+        self.state_path.write_text(json.dumps(state))

@@ -154,10 +154,10 @@ class RunConfig:
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)
-        if isinstance(t.reduce_lr_patience, bool) or not isinstance(t.reduce_lr_patience, int) or t.reduce_lr_patience < 0:
-            raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or a positive integer, got {t.reduce_lr_patience!r}")
+        if not (isinstance(t.reduce_lr_patience, int) and t.reduce_lr_patience >= 0):
+            raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or more, got {t.reduce_lr_patience!r}")
         if not 0 < t.reduce_lr_factor < 1:
-            raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1 (exclusive), got {t.reduce_lr_factor!r}")
+            raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1, exclusive, got {t.reduce_lr_factor!r}")
         if not isinstance(m.options, dict):
             raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
         needed = {"weight_init": 1, "weight_init_frozen": 1, "anti_transfer": 1, "dual_anti_transfer": 2}
