@@ -24,7 +24,7 @@ def _experiment(args):
     from keras_ser.training.experiment import run_experiment
 
     summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
-                             isolate=args.isolate)
+                             isolate=args.isolate, summary_only=args.summary_only)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -183,6 +183,9 @@ def build_parser():
     experiment.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                             help="train each run in its own process (default: on TensorFlow, whose fit keeps "
                                  "every trained model's memory)")
+    experiment.add_argument("--summary-only", action="store_true",
+                            help="train nothing: summarise the runs finished so far (also while the experiment "
+                                 "still runs in another process)")
     experiment.set_defaults(handler=_experiment)
     rhemo = commands.add_parser("rhemo", help="train RH-emo on corpora and save its encoder for data.features='rhemo'")
     rhemo.add_argument("corpora", nargs="+", help="corpus names, e.g. ravdess tess")

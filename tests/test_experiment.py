@@ -139,7 +139,17 @@ key = "model.variant"
     markdown = (out / "summary.md").read_text()
     assert (out / "summary_uar.png").read_bytes().startswith(b"\x89PNG")
     assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
-    assert "| real vs mts | all | 2 |" in markdown
+    assert "| real vs mts | all | 2 |" in markdown and "Partial" not in markdown
+    # --summary-only summarises the finished runs and trains none
+    (runs[0] / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--summary-only"]) == 0
+    assert "summarising the 3 of 4 runs that have finished" in capsys.readouterr().out
+    assert not (runs[0] / "metrics.json").exists()
+    assert len(json.loads((out / "summary.json").read_text())["results"]) == 3
+    assert "**Partial: 3 of 4 runs have finished.**" in (out / "summary.md").read_text()
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--summary-only"]) == 2
+    assert "no run of experiment 'tiny_experiment' has finished in" in capsys.readouterr().err
 
 
 def test_a_run_failing_in_its_process_names_the_run_and_the_key(tmp_path, data_root, capsys):

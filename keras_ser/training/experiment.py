@@ -123,27 +123,40 @@ def train_in_child(config, run_dir, cache_dir=None, progress=True):
     return json.loads((run_dir / METRICS_FILE).read_text())
 
 
-def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None):
+def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
+                   summary_only=False):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
     `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
     metrics are written. `isolate` trains each run in its own process (default: on TensorFlow).
+    `summary_only=True` trains nothing and summarises the runs finished so far.
     """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
     run = train_in_child if (isolate_by_default() if isolate is None else isolate) else train
     results = []
     runs = expand(experiment)
-    for number, (settings, config) in enumerate(runs, 1):
+    planned = len(runs)
+    if summary_only:
+        runs = [(settings, config) for settings, config in runs if (out / config.name / METRICS_FILE).exists()]
+        if not runs:
+            raise FileNotFoundError(f"no run of experiment '{experiment['name']}' has finished in '{out}'; "
+                                    "run it without --summary-only first")
         if progress:
-            print(f"[{number}/{len(runs)}] {config.name}", flush=True)
-        metrics = run(config, out / config.name, cache_dir=cache_dir, progress=progress)
+            print(f"summarising the {len(runs)} of {planned} runs that have finished", flush=True)
+    for number, (settings, config) in enumerate(runs, 1):
+        if summary_only:
+            metrics = json.loads((out / config.name / METRICS_FILE).read_text())
+        else:
+            if progress:
+                print(f"[{number}/{len(runs)}] {config.name}", flush=True)
+            metrics = run(config, out / config.name, cache_dir=cache_dir, progress=progress)
         if not keep_models:
             for model_file in (out / config.name).rglob(MODEL_FILE):
                 model_file.unlink()
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
                         "wall_time_s": metrics.get("wall_time_s")})
-    summary = summarise(experiment, results)
+    summary = {**summarise(experiment, results), "planned_runs": planned}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
     plot_paired_scores(_condition_labels(summary["chosen"]), out / "summary_uar.png",
@@ -289,7 +302,9 @@ def summary_markdown(summary):
     def mean_std(scores, metric):
         return f"{100 * scores[f'test_{metric}']:.1f} ± {100 * scores[f'test_{metric}_std']:.1f}"
 
-    lines = [f"# {summary['name']}", "", summary["description"], "",
+    finished, planned = len(summary["results"]), summary.get("planned_runs", len(summary["results"]))
+    partial = [f"**Partial: {finished} of {planned} runs have finished.**", ""] if finished < planned else []
+    lines = [f"# {summary['name']}", "", summary["description"], "", *partial,
              "| setting | selected on validation | runs | test accuracy | test UAR |", "|---|---|---|---|---|"]
     for c in summary["chosen"]:
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
