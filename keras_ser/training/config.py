@@ -13,6 +13,7 @@ TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
 NORMALIZATIONS = ("auto", "zscore", "max", "none")
 STRATEGIES = ("baseline", "weight_init", "weight_init_frozen", "anti_transfer", "dual_anti_transfer")
+AT_STRATEGIES = ("anti_transfer", "dual_anti_transfer")  # trained with an AT term
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "data_parallel")
 # What early stopping can monitor: the epoch logs of every run, and the AT term's of an anti-transfer run.
@@ -124,8 +125,7 @@ class RunConfig:
         _choice("strategy.similarity", s.similarity, SIMILARITIES)
         _choice("optimizer.name", o.name, OPTIMIZERS)
         _choice("training.distribution", t.distribution, DISTRIBUTIONS)
-        at = s.kind in ("anti_transfer", "dual_anti_transfer")
-        _choice("training.monitor", t.monitor, MONITORS + AT_MONITORS if at else MONITORS)
+        _choice("training.monitor", t.monitor, MONITORS + AT_MONITORS if s.kind in AT_STRATEGIES else MONITORS)
         if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
             raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")
         distinct = len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)

@@ -5,7 +5,7 @@ from pathlib import Path
 import keras
 
 from keras_ser.layers import AntiTransferModel, conv_layers, find_conv_layer
-from keras_ser.training.config import ConfigError
+from keras_ser.training.config import AT_STRATEGIES, ConfigError
 
 MODEL_FILE = "model.keras"
 
@@ -63,7 +63,7 @@ def wrap_for_strategy(model, strategy, pretrained):
         if strategy.kind == "weight_init_frozen":
             freeze_up_to(model, strategy.at_layers[-1])
         return model
-    if strategy.kind in ("anti_transfer", "dual_anti_transfer"):
+    if strategy.kind in AT_STRATEGIES:
         try:
             return AntiTransferModel(
                 model, pretrained, strategy.at_layers, beta=strategy.beta,
