@@ -48,12 +48,12 @@ def test_expand_combines_grid_and_cases(tmp_path):
     assert all(config.model.options["scales"] in ([0.5, 1.0, 2.0], [0.7, 1.0, 1.428]) for config in mts)
 
 
-def _result(fold, variant, scales, val_uar, test_uar, test_acc):
+def _result(fold, variant, scales, val_uar, test_uar, test_acc, best_epoch=None, epochs_run=None):
     settings = {"data.fold": fold, "model.variant": variant}
     if scales is not None:
         settings["model.options.scales"] = scales
     return {"settings": settings, "name": "x", "val": {"uar": val_uar},
-            "test": {"uar": test_uar, "accuracy": test_acc}}
+            "test": {"uar": test_uar, "accuracy": test_acc}, "best_epoch": best_epoch, "epochs_run": epochs_run}
 
 
 def test_summary_selects_on_validation_and_pairs_folds(tmp_path):
@@ -63,9 +63,9 @@ def test_summary_selects_on_validation_and_pairs_folds(tmp_path):
     b_test = [0.58, 0.61, 0.70]
     results = []
     for fold in range(3):
-        results.append(_result(fold, "real", None, 0.5, real_test[fold], real_test[fold] + 0.01))
-        results.append(_result(fold, "mts", a, 0.40, 0.99, 0.99))  # best on test, worse on validation
-        results.append(_result(fold, "mts", b, 0.60, b_test[fold], b_test[fold] + 0.02))
+        results.append(_result(fold, "real", None, 0.5, real_test[fold], real_test[fold] + 0.01, 4, 4))
+        results.append(_result(fold, "mts", a, 0.40, 0.99, 0.99, 0, 50))  # best on test, worse on validation
+        results.append(_result(fold, "mts", b, 0.60, b_test[fold], b_test[fold] + 0.02, 3 * fold + 1, 9 + fold))
     summary = summarise(experiment, results)
     chosen = {c["group"]["model.variant"]: c for c in summary["chosen"]}
     assert chosen["mts"]["selected"] == {"model.options.scales": "0.7-1.0-1.428"}
@@ -77,6 +77,12 @@ def test_summary_selects_on_validation_and_pairs_folds(tmp_path):
     assert comparison["uar"]["n"] == 3
     assert comparison["uar"]["mean_difference"] == pytest.approx(np.mean(np.array(real_test) - b_test))
     assert json.loads(json.dumps(summary)) == summary
+    assert (chosen["mts"]["best_epoch_range"], chosen["mts"]["epochs_run_range"]) == ([1, 7], [9, 11])  # b's runs only
+    markdown = summary_markdown(summary)
+    rows = {line.split(" | ")[0]: line for line in markdown.splitlines() if line.startswith("| model.variant=")}
+    assert rows["| model.variant=mts"].endswith("| 1-7 | 9-11 |")
+    assert rows["| model.variant=real"].endswith("| 4 | 4 |")  # the same epoch in every fold
+    assert "shown as \"-\" is not set by that condition" in markdown
 
 
 @pytest.mark.parametrize(

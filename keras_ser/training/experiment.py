@@ -155,7 +155,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             for model_file in (out / config.name).rglob(MODEL_FILE):
                 model_file.unlink()
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
-                        "wall_time_s": metrics.get("wall_time_s")})
+                        **{key: metrics.get(key) for key in ("wall_time_s", "best_epoch", "epochs_run")}})
     summary = {**summarise(experiment, results), "planned_runs": planned}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
@@ -192,6 +192,7 @@ def summarise(experiment, results):
             "selected": dict(zip(select, best_value)) if select else {},
             "val_uar": best_score,
             "runs": len(picked),
+            **{f"{key}_range": _range([r.get(key) for r in picked]) for key in ("best_epoch", "epochs_run")},
             **_test_scores(picked, paired),
             "per_corpus": {corpus: _test_scores(picked, paired, corpus) for corpus in _corpora(picked)},
         })
@@ -213,6 +214,12 @@ def summarise(experiment, results):
             comparisons += [_comparison({k: "all" for k in others}, labels, pairs) for labels, pairs in pooled.items()]
     return {"name": experiment["name"], "description": experiment.get("description", ""),
             "results": results, "chosen": chosen, "comparisons": comparisons}
+
+
+def _range(values):
+    """[min, max] of the values known (None when none is: runs from before they were recorded)."""
+    known = [v for v in values if v is not None]
+    return [min(known), max(known)] if known else None
 
 
 def _corpora(runs):
@@ -299,16 +306,22 @@ def summary_markdown(summary):
     def p_value(test):
         return f"{test['p_value']:.3f}" if test["p_value"] >= 0.001 else "< 0.001"
 
+    def span(low_high):
+        return "-" if low_high is None else str(low_high[0]) if low_high[0] == low_high[1] else "{}-{}".format(*low_high)
+
     def mean_std(scores, metric):
         return f"{100 * scores[f'test_{metric}']:.1f} ± {100 * scores[f'test_{metric}_std']:.1f}"
 
     finished, planned = len(summary["results"]), summary.get("planned_runs", len(summary["results"]))
     partial = [f"**Partial: {finished} of {planned} runs have finished.**", ""] if finished < planned else []
     lines = [f"# {summary['name']}", "", summary["description"], "", *partial,
-             "| setting | selected on validation | runs | test accuracy | test UAR |", "|---|---|---|---|---|"]
+             "| setting | selected on validation | runs | test accuracy | test UAR | best epoch (0 = first) | epochs run |",
+             "|---|---|---|---|---|---|---|"]
     for c in summary["chosen"]:
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
-        lines.append(f"| {_setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} |")
+        epochs = [span(c.get(f"{key}_range")) for key in ("best_epoch", "epochs_run")]
+        lines.append(f"| {_setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} | "
+                     + " | ".join(epochs) + " |")
     corpora = list(dict.fromkeys(corpus for c in summary["chosen"] for corpus in c.get("per_corpus", {})))
     if corpora:
         lines += ["", "Per corpus, test accuracy / UAR:", "",
@@ -327,4 +340,6 @@ def summary_markdown(summary):
                     f"| {context} | {c['b']} vs {c['a']} | {scope} | {test['uar']['n']} | "
                     f"{100 * test['uar']['mean_difference']:+.1f} | {p_value(test['uar'])} | "
                     f"{100 * test['accuracy']['mean_difference']:+.1f} | {p_value(test['accuracy'])} |")
+    lines += ["", "A setting shown as \"-\" is not set by that condition, so the experiment's [base] value or the "
+              "config default applies. Best epochs count from 0."]
     return "\n".join(lines) + "\n"
