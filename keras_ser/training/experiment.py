@@ -37,6 +37,7 @@ from keras_ser.training.run import METRICS_FILE, MODEL_FILE, train
 # Grid keys that repeat one setting (folds, seeds, held-out speakers): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker")
 EXPERIMENT_KEYS = ("name", "description", "base", "grid", "cases", "select", "compare")
+EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 # The experiments/ folder of the current directory, else of this source checkout.
 EXPERIMENT_DIRS = (Path("experiments"), Path(__file__).resolve().parents[2] / "experiments")
 
@@ -155,7 +156,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             for model_file in (out / config.name).rglob(MODEL_FILE):
                 model_file.unlink()
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
-                        **{key: metrics.get(key) for key in ("wall_time_s", "best_epoch", "epochs_run")}})
+                        **{key: metrics.get(key) for key in ("wall_time_s", *EPOCH_KEYS)}})
     summary = {**summarise(experiment, results), "planned_runs": planned}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
@@ -192,7 +193,7 @@ def summarise(experiment, results):
             "selected": dict(zip(select, best_value)) if select else {},
             "val_uar": best_score,
             "runs": len(picked),
-            **{f"{key}_range": _range([r.get(key) for r in picked]) for key in ("best_epoch", "epochs_run")},
+            **{f"{key}_range": _range([r.get(key) for r in picked]) for key in EPOCH_KEYS},
             **_test_scores(picked, paired),
             "per_corpus": {corpus: _test_scores(picked, paired, corpus) for corpus in _corpora(picked)},
         })
@@ -319,7 +320,7 @@ def summary_markdown(summary):
              "|---|---|---|---|---|---|---|"]
     for c in summary["chosen"]:
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
-        epochs = [span(c.get(f"{key}_range")) for key in ("best_epoch", "epochs_run")]
+        epochs = [span(c.get(f"{key}_range")) for key in EPOCH_KEYS]
         lines.append(f"| {_setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} | "
                      + " | ".join(epochs) + " |")
     corpora = list(dict.fromkeys(corpus for c in summary["chosen"] for corpus in c.get("per_corpus", {})))
