@@ -21,8 +21,15 @@ def _train(args):
 
 
 def _experiment(args):
-    from keras_ser.training.experiment import run_experiment
+    from keras_ser.training.experiment import plan_experiment, run_experiment
 
+    if args.plan:
+        name, runs = plan_experiment(args.name, runs_dir=args.runs_dir)
+        for number, (run, finished) in enumerate(runs, 1):
+            print(f"[{number}/{len(runs)}] {'finished' if finished else 'pending '} {run}")
+        done = sum(finished for _, finished in runs)
+        print(f"{name}: {done} of {len(runs)} runs finished in {args.runs_dir}/{name}")
+        return
     summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
                              isolate=args.isolate, summary_only=args.summary_only)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
@@ -183,9 +190,12 @@ def build_parser():
     experiment.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                             help="train each run in its own process (default: on TensorFlow, whose fit keeps "
                                  "every trained model's memory)")
-    experiment.add_argument("--summary-only", action="store_true",
-                            help="train nothing: summarise the runs finished so far (also while the experiment "
-                                 "still runs in another process)")
+    only = experiment.add_mutually_exclusive_group()
+    only.add_argument("--summary-only", action="store_true",
+                      help="train nothing: summarise the runs finished so far (also while the experiment "
+                           "still runs in another process)")
+    only.add_argument("--plan", action="store_true",
+                      help="train nothing: list the runs in the order they train, each finished or pending")
     experiment.set_defaults(handler=_experiment)
     rhemo = commands.add_parser("rhemo", help="train RH-emo on corpora and save its encoder for data.features='rhemo'")
     rhemo.add_argument("corpora", nargs="+", help="corpus names, e.g. ravdess tess")

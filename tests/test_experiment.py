@@ -154,6 +154,16 @@ key = "model.variant"
     assert not (runs[0] / "metrics.json").exists()
     assert len(json.loads((out / "summary.json").read_text())["results"]) == 3
     assert "**Partial: 3 of 4 runs have finished.**" in (out / "summary.md").read_text()
+    # --plan lists every run in training order, finished or not, and trains none
+    capsys.readouterr()
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[-1] for line in lines[:-1]]
+    assert sorted(listed) == [run.name for run in runs] and listed[:2] == ["fold=0,variant=real", "fold=0,variant=mts"]
+    assert [line.split()[1] for line in lines[:-1]].count("pending") == 1 and f"pending  {runs[0].name}" in lines[
+        listed.index(runs[0].name)]
+    assert lines[-1] == f"tiny_experiment: 3 of 4 runs finished in {tmp_path / 'runs'}/tiny_experiment"
+    assert not (runs[0] / "metrics.json").exists()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--summary-only"]) == 2
     assert "no run of experiment 'tiny_experiment' has finished in" in capsys.readouterr().err
 

@@ -124,6 +124,14 @@ def train_in_child(config, run_dir, cache_dir=None, progress=True):
     return json.loads((run_dir / METRICS_FILE).read_text())
 
 
+def plan_experiment(name, runs_dir="runs"):
+    """The experiment's name and (run name, finished) for each of its runs, in training order."""
+    experiment = load_experiment(find_experiment(name))
+    out = Path(runs_dir) / experiment["name"]
+    return experiment["name"], [(config.name, (out / config.name / METRICS_FILE).exists())
+                                for _, config in expand(experiment)]
+
+
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
                    summary_only=False):
     """Train every run of an experiment (skipping finished ones) and write its summary.
