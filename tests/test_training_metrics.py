@@ -224,7 +224,9 @@ def test_plot_confusion_matrix_writes_png(tmp_path):
         plot_confusion_matrix(MATRIX, NAMES[:2], tmp_path / "bad.png")
 
 
-def test_plot_history_writes_one_png_per_metric(tmp_path):
+def test_plot_history_writes_one_png_per_metric(tmp_path, monkeypatch):
+    import keras_ser.training.plots as plots
+
     history = {
         "loss": [1.2, 0.9, 0.7],
         "accuracy": [0.4, 0.5, 0.6],
@@ -233,11 +235,19 @@ def test_plot_history_writes_one_png_per_metric(tmp_path):
         "val_accuracy": [0.35, 0.45, 0.5],
         "val_uar": [0.3, 0.4, 0.45],
     }
-    paths = plot_history(history, tmp_path / "run")
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure) or save(figure, path))
+    paths = plot_history(history, tmp_path / "run", kept_epoch=1)
     names = [path.name for path in paths]
     assert names == ["run_loss.png", "run_accuracy.png", "run_at_loss.png", "run_uar.png"]
-    for path in paths:
+    for path, figure in zip(paths, figures):
         assert_png(path)
+        (axes,) = figure.axes
+        (kept,) = [line for line in axes.lines if line.get_gid() == "kept epoch"]
+        assert list(kept.get_xdata()) == [2, 2] and kept.get_label() == "kept: epoch 2"  # epochs count from 1
+        assert "kept: epoch 2" in [text.get_text() for text in axes.get_legend().get_texts()]
+    with pytest.raises(ValueError, match=r"kept_epoch must be in \[0, 3\) for a history of 3 epochs, got 3"):
+        plot_history(history, tmp_path / "run", kept_epoch=3)
     with pytest.raises(ValueError, match="history is empty"):
         plot_history({}, tmp_path / "run")
     with pytest.raises(ValueError, match=r"history\['loss'\] must be a non-empty list"):

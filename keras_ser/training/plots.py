@@ -57,14 +57,18 @@ def plot_confusion_matrix(matrix, class_names, path, normalize=True, title=None)
     return _save(figure, path)
 
 
-def plot_history(history, path_prefix):
+def plot_history(history, path_prefix, kept_epoch=None):
     """Write one PNG per metric of a Keras `History.history` dict; returns the paths.
 
     Each metric ``m`` gets ``<path_prefix>_<m>.png`` with its training curve and,
-    when present, ``val_<m>`` on the same axes; epochs count from 1.
+    when present, ``val_<m>`` on the same axes; epochs count from 1. `kept_epoch`
+    (0-based, as early stopping reports it) is marked by a dashed vertical line.
     """
     if not history:
         raise ValueError("history is empty; pass `model.fit(...).history`")
+    epochs = max(len(values) for values in history.values())
+    if kept_epoch is not None and not 0 <= kept_epoch < epochs:
+        raise ValueError(f"kept_epoch must be in [0, {epochs}) for a history of {epochs} epochs, got {kept_epoch}")
     families = []
     for key in history:
         family = key[len("val_"):] if key.startswith("val_") else key
@@ -83,6 +87,9 @@ def plot_history(history, path_prefix):
                 raise ValueError(f"history[{key!r}] must be a non-empty list of per-epoch numbers, got shape {values.shape}")
             marker = "o" if values.size <= 30 else None
             axes.plot(np.arange(1, values.size + 1), values, marker=marker, markersize=3, label=label)
+        if kept_epoch is not None:
+            axes.axvline(kept_epoch + 1, color="grey", linestyle="--", linewidth=1, gid="kept epoch",
+                         label=f"kept: epoch {kept_epoch + 1}")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(family)

@@ -217,7 +217,7 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         np.array(metrics["test"]["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png",
         title=f"{config.name}: test (accuracy {metrics['test']['accuracy']:.3f}, UAR {metrics['test']['uar']:.3f})",
     )
-    plot_history(history, run_dir / "history")
+    plot_history(history, run_dir / "history", kept_epoch=metrics["best_epoch"])
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # three copies of the weights, not needed any more
     return metrics
