@@ -160,8 +160,8 @@ key = "model.variant"
     lines = capsys.readouterr().out.splitlines()
     listed = [line.split()[-1] for line in lines[:-1]]
     assert sorted(listed) == [run.name for run in runs] and listed[:2] == ["fold=0,variant=real", "fold=0,variant=mts"]
-    assert [line.split()[1] for line in lines[:-1]].count("pending") == 1 and f"pending  {runs[0].name}" in lines[
-        listed.index(runs[0].name)]
+    pending = [line.split()[-1] for line in lines[:-1] if line.split()[1] == "pending"]
+    assert pending == [runs[0].name]
     assert lines[-1] == f"tiny_experiment: 3 of 4 runs finished in {tmp_path / 'runs'}/tiny_experiment"
     assert not (runs[0] / "metrics.json").exists()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--summary-only"]) == 2

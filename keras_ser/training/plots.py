@@ -66,9 +66,10 @@ def plot_history(history, path_prefix, kept_epoch=None):
     """
     if not history:
         raise ValueError("history is empty; pass `model.fit(...).history`")
-    epochs = max(len(values) for values in history.values())
-    if kept_epoch is not None and not 0 <= kept_epoch < epochs:
-        raise ValueError(f"kept_epoch must be in [0, {epochs}) for a history of {epochs} epochs, got {kept_epoch}")
+    if kept_epoch is not None:
+        epochs = max(np.size(values) for values in history.values())
+        if not 0 <= kept_epoch < epochs:
+            raise ValueError(f"kept_epoch must be in [0, {epochs}) for a history of {epochs} epochs, got {kept_epoch}")
     families = []
     for key in history:
         family = key[len("val_"):] if key.startswith("val_") else key
