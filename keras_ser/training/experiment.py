@@ -124,12 +124,16 @@ def train_in_child(config, run_dir, cache_dir=None, progress=True):
     return json.loads((run_dir / METRICS_FILE).read_text())
 
 
+def _finished(out, config):
+    """Whether the run of `config` in the experiment folder `out` has written its metrics."""
+    return (out / config.name / METRICS_FILE).exists()
+
+
 def plan_experiment(name, runs_dir="runs"):
     """The experiment's name and (run name, finished) for each of its runs, in training order."""
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
-    return experiment["name"], [(config.name, (out / config.name / METRICS_FILE).exists())
-                                for _, config in expand(experiment)]
+    return experiment["name"], [(config.name, _finished(out, config)) for _, config in expand(experiment)]
 
 
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
@@ -147,7 +151,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     runs = expand(experiment)
     planned = len(runs)
     if summary_only:
-        runs = [(settings, config) for settings, config in runs if (out / config.name / METRICS_FILE).exists()]
+        runs = [(settings, config) for settings, config in runs if _finished(out, config)]
         if not runs:
             raise FileNotFoundError(f"no run of experiment '{experiment['name']}' has finished in '{out}'; "
                                     "run it without --summary-only first")
