@@ -80,17 +80,20 @@ def reference_conv(x, w, strides, padding, dilation=(1, 1)):
     return y
 
 
-def reference_conv_transpose(x, w, strides, padding):
-    """Scatter w[th, tw, o, i] ⊗ x[b, h, w, i] to y[b, h·s + th, w·s + tw, o], then crop as TensorFlow does."""
-    (kh, kw), (sh, sw) = w.shape[:2], strides
+def reference_conv_transpose(x, w, strides, padding, dilation=(1, 1)):
+    """Scatter w[th, tw, o, i] ⊗ x[b, h, w, i] to y[b, h·s + th·d, w·s + tw·d, o]; crop as TensorFlow does."""
+    (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], strides, dilation
+    extent_h, extent_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     batch, height, width = x.shape[:3]
-    full = np.zeros((batch, (height - 1) * sh + kh, (width - 1) * sw + kw, w.shape[2], 4))
+    full = np.zeros((batch, (height - 1) * sh + extent_h, (width - 1) * sw + extent_w, w.shape[2], 4))
     for th in range(kh):
         for tw in range(kw):
             contribution = hamilton(w[th, tw], x[..., None, :, :]).sum(axis=-2)
-            full[:, th : th + sh * (height - 1) + 1 : sh, tw : tw + sw * (width - 1) + 1 : sw] += contribution
+            rows = slice(th * dh, th * dh + sh * (height - 1) + 1, sh)
+            cols = slice(tw * dw, tw * dw + sw * (width - 1) + 1, sw)
+            full[:, rows, cols] += contribution
     sizes, starts = [], []
-    for size, k, s in ((height, kh, sh), (width, kw, sw)):
+    for size, k, s in ((height, extent_h, sh), (width, extent_w, sw)):
         if padding == "valid":
             sizes.append(size * s + max(k - s, 0))
             starts.append(0)
@@ -171,24 +174,29 @@ def test_conv_matches_quaternion_reference(kernel_size, strides, padding, dilati
 
 
 @pytest.mark.parametrize(
-    "kernel_size, strides, padding",
+    "kernel_size, strides, padding, dilation",
     [
-        ((3, 3), (2, 2), "same"),
-        ((3, 3), (2, 1), "same"),
-        ((3, 3), (2, 2), "valid"),
-        ((4, 3), (2, 1), "same"),
-        ((2, 2), (3, 1), "valid"),
+        ((3, 3), (2, 2), "same", (1, 1)),
+        ((3, 3), (2, 1), "same", (1, 1)),
+        ((3, 3), (2, 2), "valid", (1, 1)),
+        ((4, 3), (2, 1), "same", (1, 1)),
+        ((2, 2), (3, 1), "valid", (1, 1)),
+        # dilated: TensorFlow's own dilated transposed convolution needs oneDNN on CPU
+        ((3, 3), (1, 1), "valid", (2, 2)),
+        ((3, 2), (1, 1), "same", (2, 2)),
+        ((2, 3), (1, 1), "valid", (2, 3)),
+        ((3, 2), (1, 1), "same", (2, 3)),
     ],
 )
-def test_conv_transpose_matches_quaternion_reference(kernel_size, strides, padding):
+def test_conv_transpose_matches_quaternion_reference(kernel_size, strides, padding, dilation):
     x = random_inputs((2, 5, 4, 8))
-    layer = QuaternionConv2DTranspose(4, kernel_size, strides=strides, padding=padding)
+    layer = QuaternionConv2DTranspose(4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation)
     layer.build(x.shape)
     randomise_bias(layer)
     y = keras.ops.convert_to_numpy(layer(x))
     w, bias = weights_of(layer)
     assert w.shape == (*kernel_size, 1, 2, 4)  # stored (kh, kw, out, in) like Conv2DTranspose
-    expected = to_real(reference_conv_transpose(to_quaternions(x), w, strides, padding)) + bias
+    expected = to_real(reference_conv_transpose(to_quaternions(x), w, strides, padding, dilation)) + bias
     assert y.shape == expected.shape == layer.compute_output_shape(x.shape)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
 

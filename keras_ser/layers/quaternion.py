@@ -203,8 +203,9 @@ class QuaternionConv2DTranspose(_QuaternionConvBase):
     Like :class:`QuaternionConv2D`, but the component kernels ``kernel`` are stored
     ``(4, kh, kw, filters / 4, C_in / 4)`` as Keras stores a transposed kernel
     (output channels before input channels) and the assembled real kernel
-    ``(kh, kw, filters, C_in)`` goes to one transposed convolution. Output sizes are
-    those of ``Conv2DTranspose`` (``input · stride`` with ``padding="same"``).
+    ``(kh, kw, filters, C_in)``, its taps spread ``dilation_rate`` apart, goes to one
+    transposed convolution. Output sizes are those of ``Conv2DTranspose``
+    (``input · stride`` with ``padding="same"``).
 
     Args:
         filters: output channels in real units (a multiple of 4).
@@ -234,6 +235,25 @@ class QuaternionConv2DTranspose(_QuaternionConvBase):
     def _kernel_shape(self, in_q, out_q):
         return (4, *self.kernel_size, out_q, in_q)
 
+    def _real_kernel(self):
+        """The real kernel with ``rate - 1`` zeros inserted between taps along each dilated axis.
+
+        A transposed convolution with this kernel and no dilation is the dilated one;
+        TensorFlow's CPU kernels reject dilated transposed convolutions unless oneDNN is on.
+        """
+        kernel = super()._real_kernel()
+        for axis, rate in enumerate(self.dilation_rate):
+            if rate > 1:
+                shape = list(kernel.shape)
+                gaps = [(0, 0)] * (len(shape) + 1)
+                gaps[axis + 1] = (0, rate - 1)
+                spread = ops.pad(ops.expand_dims(kernel, axis + 1), gaps)  # each tap followed by rate - 1 zeros
+                shape[axis] *= rate
+                kernel = ops.reshape(spread, shape)
+                shape[axis] = self._kernel_extent(axis)  # drop the zeros after the last tap
+                kernel = ops.slice(kernel, [0] * len(shape), shape)
+        return kernel
+
     def call(self, inputs):
         outputs = ops.conv_transpose(
             inputs,
@@ -242,7 +262,6 @@ class QuaternionConv2DTranspose(_QuaternionConvBase):
             padding=self.padding,
             output_padding=self.output_padding,
             data_format="channels_last",
-            dilation_rate=self.dilation_rate,
         )
         return self._finish(outputs)
 
