@@ -3,9 +3,18 @@
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
+import tempfile
+
+from keras_ser.version import __version__
 
 DEFAULT_MODEL = "rhemo-qvgg16"
+# Commands that never import Keras, so they start without TensorFlow.
+KERAS_FREE_COMMANDS = frozenset({"models", "download", "publish", "model-cards"})
+# What TensorFlow's C++ libraries log through absl at import time, whatever TF_CPP_MIN_LOG_LEVEL says.
+IMPORT_NOTICES = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations are on")
 
 
 def _train(args):
@@ -76,28 +85,25 @@ def _tune(args):
 
 
 def _predict(args):
-    from pathlib import Path
-
     from keras_ser.presets import load
 
     model = load(args.model)
-    target = Path(args.target)
-    options = {"aggregate": args.aggregate, "hop_seconds": args.hop}
-    if target.is_dir():
-        results = model.predict_folder(target, progress=not args.json, **options)
-    else:
-        results = [model.predict_file(target, **options)]
+    results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
+                                  progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
     if args.json:
-        print(json.dumps([result.to_dict() for result in results], indent=1))
-        return
-    for result in results:
-        labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
-        dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
-        print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else ""))
-        if args.windows:
-            for window in result.windows:
-                top = window["labels"][0]
-                print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: {top['label']} {top['score']:.3f}")
+        print(json.dumps([result.to_dict() for result in results] + results.failures, indent=1))
+    else:
+        for result in results:
+            labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
+            dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
+            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else ""))
+            if args.windows:
+                for window in result.windows:
+                    top = window["labels"][0]
+                    print(f"  {window['start']:7.2f}-{window['end']:7.2f} s: {top['label']} {top['score']:.3f}")
+    for failure in results.failures:
+        print(f"keras-ser predict: skipped '{failure['source']}': {failure['error']}", file=sys.stderr)
+    return 1 if results.failures else 0
 
 
 def _models(args):
@@ -174,6 +180,7 @@ def _model_cards(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
+    parser.add_argument("--version", action="version", version=f"keras-ser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a run configuration (TOML) into a run directory")
     train.add_argument("config", help="path of the TOML run configuration")
@@ -233,14 +240,17 @@ def build_parser():
     tune.add_argument("--oracle-ip", default="127.0.0.1", help="the chief's address (default: 127.0.0.1)")
     tune.add_argument("--oracle-port", type=int, default=8000, help="the chief's port (default: 8000)")
     tune.set_defaults(handler=_tune)
-    predict = commands.add_parser("predict", help="label the emotion of an audio file or of every file in a folder")
-    predict.add_argument("target", help="an audio file or a folder of them")
+    predict = commands.add_parser("predict", help="label the emotion of audio files and of every audio file in folders")
+    predict.add_argument("targets", nargs="+", metavar="TARGET", help="audio files and folders of them")
     predict.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo name, preset folder or hf://org/name (default: {DEFAULT_MODEL})")
     predict.add_argument("--json", action="store_true", help="print JSON (labels, V/A/D, per-window results)")
     predict.add_argument("--aggregate", choices=("mean", "max", "vote"), default="mean",
                          help="how window scores of long audio are pooled (default: mean)")
     predict.add_argument("--hop", type=float, help="seconds between sliding windows (default: the window length, 4 s)")
     predict.add_argument("--windows", action="store_true", help="also print the top label of every window")
+    predict.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                         help="unreadable files: skip them, report them all on stderr and exit with 1 (default), "
+                              "or stop at the first one (exit 2)")
     predict.set_defaults(handler=_predict)
     zoo_models = commands.add_parser("models", help="list the zoo's models")
     zoo_models.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern (default: *)")
@@ -277,14 +287,38 @@ def build_parser():
     return parser
 
 
+def _import_keras_quietly():
+    """Import Keras (and so TensorFlow), dropping the notices its C++ libraries log at import time.
+
+    TF_CPP_MIN_LOG_LEVEL silences TensorFlow's own INFO and WARNING lines, but not those it writes through absl
+    before absl is initialised (the oneDNN notice); they are filtered out of stderr here.
+    """
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not IMPORT_NOTICES.search(line)))
+
+
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        if args.command not in KERAS_FREE_COMMANDS:
+            _import_keras_quietly()
+        return args.handler(args) or 0
     except (ValueError, OSError, RuntimeError) as error:
         print(f"keras-ser {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Audio input: decoding, segmentation, the spectrogram front end and normalisers."""
 
-from keras_ser.audio.io import AudioError, load
+from keras_ser.audio.io import AudioError, load, load_array
 from keras_ser.audio.normalization import MaxNormalizer, ZScoreNormalizer
 from keras_ser.audio.segmentation import segment
 from keras_ser.audio.spectrogram import (
@@ -24,6 +24,7 @@ __all__ = [
     "TIME_STEPS",
     "ZScoreNormalizer",
     "load",
+    "load_array",
     "segment",
     "spectrogram",
 ]

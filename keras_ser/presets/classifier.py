@@ -1,13 +1,15 @@
 """SERClassifier: a zoo model from raw audio to emotion scores, with prediction helpers."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_ser import models
-from keras_ser.audio import Spectrogram
+from keras_ser.audio import AudioError, Spectrogram
+from keras_ser.audio.io import source_name
 from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
 from keras_ser.presets.files import PresetError
@@ -39,6 +41,28 @@ class Prediction(list):
     def to_dict(self):
         result = {"labels": list(self), **self.dimensions, "windows": self.windows}
         return {"source": self.source, **result} if self.source is not None else result
+
+
+class Predictions(list):
+    """The `Prediction`s of several files, in order; `.failures`: [{"source", "error"}] for each unreadable file."""
+
+    def __init__(self, predictions=()):
+        super().__init__(predictions)
+        self.failures = []
+
+
+def _expand(targets):
+    """Audio files and folders as a list of files, each folder replaced by the audio files below it (sorted)."""
+    files = []
+    for target in targets:
+        if isinstance(target, (str, os.PathLike)) and Path(target).is_dir():
+            found = audio_files(target)
+            if not found:
+                raise FileNotFoundError(f"no audio files found below '{target}'")
+            files += found
+        else:
+            files.append(target)
+    return files
 
 
 def _ranked(class_names, scores):
@@ -165,31 +189,73 @@ class SERClassifier(keras.Model):
         return [self._clip_prediction(outputs, start, len(w), hop, aggregate, source)
                 for start, w, source in zip(starts, windows, sources)]
 
-    def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32):
-        """Scores of one clip given as an array ((samples,) or (samples, channels)) at `sampling_rate` Hz."""
-        signal = self.preprocessor.resample(audio, sampling_rate)
+    def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
+                      channels_first=None):
+        """Scores of one clip given as an array at `sampling_rate` Hz.
+
+        `audio`: (samples,), or 2-D with a channel axis (mixed down). `channels_first=True` reads a 2-D array as
+        (channels, samples), False as (samples, channels); None infers it only when one axis has at most 8 entries
+        and the other at least 128, and otherwise raises a ValueError. Float samples are taken as they are; integer
+        PCM (int8, uint8, int16, int32, as from scipy.io.wavfile.read) is scaled to ±1 by its type's range.
+        """
+        signal = self.preprocessor.resample(audio, sampling_rate, channels_first)
         return self._predict_signals([signal], [None], aggregate, hop_seconds, batch_size)[0]
 
-    def predict_batch(self, clips, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32):
-        """Scores of several clips (a list of arrays, or a 2-D array of equal-length clips) at `sampling_rate` Hz."""
-        signals = [self.preprocessor.resample(clip, sampling_rate) for clip in clips]
+    def predict_batch(self, clips, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
+                      channels_first=None):
+        """Scores of several clips (a list of arrays, or a 2-D array of equal-length clips) at `sampling_rate` Hz.
+
+        Each clip is read as by `predict_array`.
+        """
+        if isinstance(clips, (str, bytes, os.PathLike)) or (isinstance(clips, np.ndarray) and clips.ndim < 2):
+            raise ValueError("clips must be a list of clips or a 2-D array (clips, samples); for one clip use "
+                             "predict_array")
+        signals = []
+        for i, clip in enumerate(clips):
+            try:
+                signals.append(self.preprocessor.resample(clip, sampling_rate, channels_first))
+            except ValueError as error:
+                raise ValueError(f"clips[{i}]: {error}") from None
+        if not signals:
+            raise ValueError("clips is empty: give at least one clip")
         return self._predict_signals(signals, [None] * len(signals), aggregate, hop_seconds, batch_size)
 
     def predict_file(self, path, aggregate="mean", hop_seconds=None, batch_size=32):
-        """Scores of one audio file (any libsndfile format; mixed down and resampled automatically)."""
-        return self._predict_signals([self.preprocessor.load(path)], [str(path)], aggregate, hop_seconds, batch_size)[0]
+        """Scores of one audio file (any libsndfile format; mixed down and resampled automatically).
 
-    def predict_files(self, paths, aggregate="mean", hop_seconds=None, batch_size=32, progress=True, chunk=64):
-        """Scores of many files, `chunk` files at a time, with a progress bar."""
-        paths = [str(path) for path in paths]
-        bar = keras.utils.Progbar(len(paths), unit_name="file") if progress and len(paths) > 1 else None
-        results = []
-        for first in range(0, len(paths), chunk):
-            group = paths[first : first + chunk]
-            signals = [self.preprocessor.load(path) for path in group]
-            results += self._predict_signals(signals, group, aggregate, hop_seconds, batch_size)
+        `path`: a path, the file's bytes or a binary file-like object (io.BytesIO, open(..., "rb")).
+        """
+        signal = self.preprocessor.load(path)
+        return self._predict_signals([signal], [source_name(path)], aggregate, hop_seconds, batch_size)[0]
+
+    def predict_files(self, paths, aggregate="mean", hop_seconds=None, batch_size=32, progress=True, chunk=64,
+                      on_error="skip"):
+        """Scores of audio files and of the audio files below folders, as `Predictions`, `chunk` files at a time.
+
+        `paths` may mix paths, folders, bytes and file-like objects. An unreadable file is skipped and listed with
+        its reason in the result's `.failures` (on_error="skip"), or raises its `AudioError` (on_error="fail").
+        """
+        if on_error not in ("skip", "fail"):
+            raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+        sources = _expand([paths] if isinstance(paths, (str, os.PathLike)) else paths)
+        if not sources:
+            raise ValueError("paths is empty: give at least one file or folder")
+        bar = keras.utils.Progbar(len(sources), unit_name="file") if progress and len(sources) > 1 else None
+        results = Predictions()
+        for first in range(0, len(sources), chunk):
+            signals, names = [], []
+            for source in sources[first : first + chunk]:
+                try:
+                    signals.append(self.preprocessor.load(source))
+                    names.append(source_name(source))
+                except AudioError as error:
+                    if on_error == "fail":
+                        raise
+                    results.failures.append({"source": error.path, "error": error.reason})
+            if signals:
+                results.extend(self._predict_signals(signals, names, aggregate, hop_seconds, batch_size))
             if bar is not None:
-                bar.update(len(results))
+                bar.update(min(first + chunk, len(sources)))
         return results
 
     def evaluate_items(self, items, batch_size=32, progress=True):
@@ -197,15 +263,20 @@ class SERClassifier(keras.Model):
         return evaluate_items(self, items, batch_size, progress)
 
     def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
-                  progress=True):
-        """Fit on labelled corpus items (RH-emo parts stay frozen), early-stopping on the validation items."""
-        return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress)
+                  progress=True, *, monitor="val_uar", class_weight="balanced"):
+        """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History.
 
-    def predict_folder(self, folder, aggregate="mean", hop_seconds=None, batch_size=32, progress=True):
-        """Scores of every audio file below `folder`, sorted by path."""
+        Early-stops on the validation items' `monitor` ("val_uar": clip-level UAR, or
+        "val_loss") and restores the best epoch; `class_weight`: "balanced", None or
+        {class: weight}. Warns when fewer than 3 training speakers. See
+        `keras_ser.presets.fine_tuning.fine_tune`.
+        """
+        return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
+                         monitor=monitor, class_weight=class_weight)
+
+    def predict_folder(self, folder, aggregate="mean", hop_seconds=None, batch_size=32, progress=True,
+                       on_error="skip"):
+        """Scores of every audio file below `folder`, sorted by path, as `Predictions` (see `predict_files`)."""
         if not Path(folder).is_dir():
             raise NotADirectoryError(f"'{folder}' is not a folder")
-        paths = sorted(audio_files(folder))
-        if not paths:
-            raise FileNotFoundError(f"no audio files found below '{folder}'")
-        return self.predict_files(paths, aggregate, hop_seconds, batch_size, progress)
+        return self.predict_files([folder], aggregate, hop_seconds, batch_size, progress, on_error=on_error)

@@ -1,9 +1,14 @@
 """Evaluating a classifier on labelled corpus items, and fine-tuning it on them."""
 
+import warnings
+
 import keras
 import numpy as np
 
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
+
+MONITORS = (VAL_UAR, "val_loss")
 
 
 def item_labels(items, class_names):
@@ -54,20 +59,68 @@ def evaluate_items(model, items, batch_size=32, progress=True):
     return result
 
 
-def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
-              patience=3, progress=True):
-    """Train `model` (audio in) on labelled items, early-stopping on validation loss; returns the History.
+def _class_weights(class_weight, labels, class_names):
+    """Keras `class_weight` {index: weight}: "balanced" gives n / (k * count) over the labels' k classes."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        classes, counts = np.unique(labels, return_counts=True)
+        return {int(c): len(labels) / (len(classes) * int(n)) for c, n in zip(classes, counts)}
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"class_weight must be 'balanced', None or a dict, got {class_weight!r}")
+    weights = {}
+    for key, value in class_weight.items():
+        index = class_names.index(key) if key in class_names else key
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(class_names):
+            raise ValueError(f"class_weight key {key!r} is neither a class name nor an index of {list(class_names)}")
+        weights[int(index)] = float(value)
+    return weights
 
-    The RH-emo encoder and heads stay frozen; everything else trains.
+
+class _ItemsUAR(ValidationUAR):
+    """`val_uar` of validation windows: their probabilities averaged per clip, as in `evaluate_items`."""
+
+    def uar(self):
+        windows, owners, labels = self.data
+        probabilities = self.model.predict(windows, batch_size=self.batch_size, verbose=0)
+        clips, pooled = aggregate_windows(probabilities, owners, method="mean")
+        return classification_metrics(labels[clips], pooled, self.model.class_names)["uar"]
+
+
+def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
+              patience=3, progress=True, *, monitor=VAL_UAR, class_weight="balanced"):
+    """Train `model` (audio in) on labelled items; returns the History.
+
+    With validation items, early-stops on `monitor`: "val_uar" (clip-level UAR, window
+    probabilities averaged per clip) or "val_loss" (window level), and restores the best
+    epoch's weights. `class_weight`: "balanced" (n / (k * count) over the training
+    windows' k classes), None, or {class name or index: weight}. Warns when the training
+    items name fewer than 3 speakers (None is not counted). The RH-emo encoder and heads
+    stay frozen.
     """
-    x, owners = _windows(model, list(train_items), progress)
-    y = item_labels(list(train_items), model.class_names)[owners]
+    if monitor not in MONITORS:
+        raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
+    train_items, validation_items = list(train_items), list(validation_items or [])
+    if not train_items:
+        raise ValueError("fine_tune needs at least one training item")
+    labels = item_labels(train_items, model.class_names)
+    speakers = sorted({item.speaker for item in train_items if item.speaker is not None})
+    if 0 < len(speakers) < 3:
+        warnings.warn(
+            f"fine-tuning on {len(speakers)} training speaker(s) ({', '.join(speakers)}): the model may learn "
+            "these voices rather than emotions; use 3 or more speakers", stacklevel=2)
+    x, owners = _windows(model, train_items, progress)
+    y = labels[owners]
+    weights = _class_weights(class_weight, y, model.class_names)
     validation, callbacks = None, []
     if validation_items:
-        vx, v_owners = _windows(model, list(validation_items), progress)
-        validation = (vx, item_labels(list(validation_items), model.class_names)[v_owners])
-        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+        v_labels = item_labels(validation_items, model.class_names)
+        vx, v_owners = _windows(model, validation_items, progress)
+        validation = (vx, v_labels[v_owners])
+        callbacks = [_ItemsUAR((vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees `val_uar`
+                     keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
+                                                   restore_best_weights=True)]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    return model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size, shuffle=True,
-                     callbacks=callbacks, verbose="auto" if progress else 0)
+    return model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                     shuffle=True, class_weight=weights, callbacks=callbacks, verbose="auto" if progress else 0)

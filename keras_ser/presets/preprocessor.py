@@ -2,9 +2,7 @@
 
 import dataclasses
 
-import numpy as np
-
-from keras_ser.audio import MaxNormalizer, ZScoreNormalizer, load, segment
+from keras_ser.audio import MaxNormalizer, ZScoreNormalizer, load, load_array, segment
 from keras_ser.audio.spectrogram import SAMPLE_RATE, STFTSettings, STFTSettingsError
 from keras_ser.presets.files import PresetError
 
@@ -58,25 +56,12 @@ class AudioPreprocessor:
         return segment(signal, self.segment_seconds, hop, self.sample_rate, self.min_tail)
 
     def load(self, path):
-        """A mono float32 signal at `sample_rate` (mixed down and resampled)."""
+        """A mono float32 signal at `sample_rate` from a path, bytes or file-like object (`keras_ser.audio.load`)."""
         return load(path, sr=self.sample_rate)
 
-    def resample(self, signal, sampling_rate):
-        """A 1-D mono signal at `sample_rate` from an array at `sampling_rate` ((samples,) or (samples, channels))."""
-        import soxr
-
-        signal = np.asarray(signal, dtype=np.float32)
-        if signal.ndim == 2:
-            signal = signal.mean(axis=1)
-        if signal.ndim != 1 or signal.size == 0:
-            raise ValueError(f"audio must be a non-empty (samples,) or (samples, channels) array, got shape {signal.shape}")
-        if not np.all(np.isfinite(signal)):
-            raise ValueError("audio contains NaN or infinite samples")
-        if sampling_rate is None:
-            raise ValueError(f"give sampling_rate= for audio arrays (the model works at {self.sample_rate} Hz)")
-        if sampling_rate != self.sample_rate:
-            signal = soxr.resample(signal, sampling_rate, self.sample_rate, quality="HQ").astype(np.float32)
-        return signal
+    def resample(self, audio, sampling_rate, channels_first=None):
+        """A mono float32 signal at `sample_rate` from an array at `sampling_rate` Hz (`keras_ser.audio.load_array`)."""
+        return load_array(audio, sampling_rate, self.sample_rate, channels_first)
 
     def get_config(self):
         config = dataclasses.asdict(self)

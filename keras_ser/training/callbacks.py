@@ -78,16 +78,23 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
 
 
 class ValidationUAR(keras.callbacks.Callback):
-    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks)."""
+    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks).
+
+    Subclasses holding other validation data override `uar`.
+    """
 
     def __init__(self, data, batch_size):
         super().__init__()
         self.data = data
         self.batch_size = batch_size
 
+    def uar(self):
+        """The model's clip-level UAR on the validation data."""
+        return evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs[VAL_UAR] = evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
+            logs[VAL_UAR] = self.uar()
 
 
 class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):

@@ -1,0 +1,75 @@
+"""`keras-ser predict` on several targets with unreadable files, `--version`, and quiet TensorFlow logs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import soundfile
+from prediction_helpers import RATE, mixed_folder, speech_like, tiny_classifier
+
+from keras_ser import __version__
+from keras_ser.cli import main
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    from keras_ser.presets import save_preset
+
+    return str(save_preset(tiny_classifier(), tmp_path_factory.mktemp("presets") / "tiny"))
+
+
+@pytest.fixture
+def clips(corpus_root, tmp_path):
+    return mixed_folder(tmp_path / "clips", corpus_root("emodb") / "wav")
+
+
+def test_predict_takes_several_files_as_a_shell_glob_gives_them(preset, clips, capsys):
+    good, _ = clips
+    assert main(["predict", *good, "--model", preset]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == good
+
+
+def test_unreadable_files_are_skipped_and_reported_together(preset, clips, tmp_path, capsys):
+    good, bad = clips
+    extra = tmp_path / "extra.wav"
+    soundfile.write(extra, speech_like(), RATE)
+    assert main(["predict", str(tmp_path / "clips"), str(extra), "--model", preset]) == 1
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[0] for line in out.splitlines() if line.startswith("/")] == [*good, str(extra)]
+    reported = [line for line in err.splitlines() if line.startswith("keras-ser predict: skipped")]
+    assert len(reported) == len(bad)
+    for (path, reason), line in zip(bad.items(), reported):
+        assert f"'{path}'" in line and reason in line
+
+    assert main(["predict", str(tmp_path / "clips"), "--model", preset, "--json"]) == 1
+    entries = json.loads(capsys.readouterr().out)
+    assert [entry["source"] for entry in entries] == [*good, *bad]
+    assert all("labels" in entry for entry in entries[: len(good)])
+    assert all(bad[entry["source"]] in entry["error"] for entry in entries[len(good):])
+
+
+def test_on_error_fail_stops_at_the_first_unreadable_file(preset, clips, capsys):
+    assert main(["predict", str(clips[0][0]), *clips[1], "--model", preset, "--on-error", "fail"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "empty.wav" in err and "the file is empty" in err and "notes.wav" not in err
+
+
+def test_version_prints_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"keras-ser {__version__}"
+
+
+def test_tensorflow_import_notices_stay_off_stderr(preset, tmp_path):
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, speech_like(), RATE)
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "keras_ser.cli", "predict", str(clip), "--model", preset],
+                          env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{clip}: ")
+    for notice in ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard", "I tensorflow"):
+        assert notice not in done.stderr

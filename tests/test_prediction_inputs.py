@@ -1,0 +1,138 @@
+"""Prediction inputs: integer PCM, channel orientation, sampling rates, file-like sources, batches with bad files."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+import soundfile
+from prediction_helpers import RATE, mixed_folder, speech_like, tiny_classifier
+
+from keras_ser import audio
+from keras_ser.audio import AudioError
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_classifier()
+
+
+def scores(result):
+    return {entry["label"]: entry["score"] for entry in result}
+
+
+def test_integer_pcm_is_scaled_by_its_type_range():
+    x = np.array([-1.0, -0.5, 0.0, 0.25, 0.5])
+    for dtype, scale, zero in (("int8", 2**7, 0), ("uint8", 2**7, 128), ("int16", 2**15, 0), ("int32", 2**31, 0)):
+        pcm = (x * scale + zero).astype(dtype)
+        np.testing.assert_allclose(audio.load_array(pcm, RATE, sr=RATE), x, atol=1e-6, err_msg=dtype)
+    for values in (np.zeros(400, complex), np.array([object()] * 400), np.zeros(400, bool), np.zeros(400, np.int64)):
+        with pytest.raises(ValueError, match=f"audio must hold .*got dtype {values.dtype}"):
+            audio.load_array(values, RATE)
+
+
+def test_int16_audio_predicts_like_the_float_audio(model):
+    signal = speech_like()
+    pcm = np.clip(np.round(signal * 2**15), -(2**15), 2**15 - 1).astype(np.int16)  # as scipy.io.wavfile.read gives
+    expected = scores(model.predict_array(signal, sampling_rate=RATE))
+    assert scores(model.predict_array(pcm, sampling_rate=RATE)) == pytest.approx(expected, abs=1e-4)
+    assert scores(model.predict_batch([pcm], sampling_rate=RATE)[0]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_two_dimensional_audio_needs_an_unambiguous_orientation(model):
+    mono = speech_like()
+    expected = scores(model.predict_array(mono, sampling_rate=RATE))
+    stereo = np.stack([mono, mono])  # (channels, samples)
+    assert scores(model.predict_array(stereo, sampling_rate=RATE)) == pytest.approx(expected, abs=1e-5)
+    assert scores(model.predict_array(stereo.T, sampling_rate=RATE)) == pytest.approx(expected, abs=1e-5)
+    many = np.stack([mono] * 12)  # 12 channels: more than a channel count is inferred for
+    with pytest.raises(ValueError, match=r"shape \(12, 24000\).*channels_first=True"):
+        model.predict_array(many, sampling_rate=RATE)
+    from_many = model.predict_array(many, sampling_rate=RATE, channels_first=True)
+    assert scores(from_many) == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match=r"shape \(2, 100\).*channels_first=False"):
+        model.predict_array(stereo[:, :100], sampling_rate=RATE)
+    assert audio.load_array(stereo[:, :100], RATE, sr=RATE, channels_first=True).shape == (100,)
+    assert audio.load_array(stereo[:, :100], RATE, sr=RATE, channels_first=False).shape == (2,)
+    with pytest.raises(ValueError, match="channels_first must be True, False or None"):
+        model.predict_array(stereo, sampling_rate=RATE, channels_first="yes")
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 16000.5, None, True, "16000", float("nan")])
+def test_bad_sampling_rates_name_the_argument(model, rate):
+    with pytest.raises(ValueError, match=r"sampling_rate must be a positive integer sample rate in Hz"):
+        model.predict_array(speech_like(0.1), sampling_rate=rate)
+
+
+def test_batches_and_unsupported_objects_are_named(model):
+    assert len(model.predict_array(speech_like(0.5), sampling_rate=16000.0)) == len(model.class_names)
+    with pytest.raises(ValueError, match="clips is empty"):
+        model.predict_batch([], sampling_rate=RATE)
+    with pytest.raises(ValueError, match="clips must be a list of clips"):
+        model.predict_batch(speech_like(0.5), sampling_rate=RATE)
+    with pytest.raises(ValueError, match=r"clips\[1\]: audio contains NaN"):
+        model.predict_batch([speech_like(0.5), np.full(800, np.nan)], sampling_rate=RATE)
+    for source in (io.BytesIO(b"RIFF"), "clip.wav", b"RIFF"):
+        with pytest.raises(ValueError, match=f"audio must be an array of samples, got {type(source).__name__}"):
+            model.predict_array(source, sampling_rate=RATE)
+    with pytest.raises(ValueError, match="path must be a file path, the file's bytes or a binary file-like object"):
+        model.predict_file(12)
+
+
+def test_files_load_from_paths_bytes_and_file_like_objects(model, tmp_path):
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, speech_like(), RATE)
+    expected = model.predict_file(str(path))
+    with open(path, "rb") as stream:
+        opened = model.predict_file(stream)
+    results = [model.predict_file(path), model.predict_file(path.read_bytes()),
+               model.predict_file(io.BytesIO(path.read_bytes())), opened]
+    assert [r.source for r in results] == [str(path), "<bytes>", "<file-like object>", str(path)]
+    for result in results:
+        assert scores(result) == pytest.approx(scores(expected), abs=1e-6)
+
+
+def test_unreadable_file_like_objects_fail_clearly(tmp_path):
+    with pytest.raises(AudioError, match="'<file-like object>': not a readable audio file"):
+        audio.load(io.BytesIO(b"no audio here" * 10))
+    with pytest.raises(AudioError, match="'<bytes>': no bytes"):
+        audio.load(b"")
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, speech_like(0.1), RATE)
+    with open(path) as text, pytest.raises(AudioError, match="text mode"):
+        audio.load(text)
+    with open(path, "rb") as closed:
+        pass
+    with pytest.raises(AudioError, match="closed"):
+        audio.load(closed)
+    reader, writer = os.pipe()  # not seekable: read into memory first
+    with open(writer, "wb") as pipe:
+        pipe.write(path.read_bytes())
+    with open(reader, "rb") as pipe:
+        assert audio.load(pipe).shape == (1600,)
+
+
+def test_a_folder_with_unreadable_files_predicts_the_rest_and_lists_each_failure(model, corpus_root, tmp_path):
+    good, bad = mixed_folder(tmp_path / "clips", corpus_root("emodb") / "wav")
+    results = model.predict_folder(tmp_path / "clips", progress=False)
+    assert [r.source for r in results] == good
+    assert [f["source"] for f in results.failures] == list(bad)
+    for failure in results.failures:
+        assert bad[failure["source"]] in failure["error"]
+    with pytest.raises(AudioError, match="empty.wav"):
+        model.predict_folder(tmp_path / "clips", progress=False, on_error="fail")
+
+
+def test_predict_files_takes_files_and_folders_in_order(model, corpus_root, tmp_path):
+    good, bad = mixed_folder(tmp_path / "clips", corpus_root("emodb") / "wav")
+    more = tmp_path / "more"
+    more.mkdir()
+    soundfile.write(more / "b.wav", speech_like(), RATE)
+    soundfile.write(more / "a.flac", speech_like(seed=1), RATE)
+    results = model.predict_files([good[1], more, tmp_path / "missing.wav", good[0]], progress=False, chunk=2)
+    assert [r.source for r in results] == [good[1], str(more / "a.flac"), str(more / "b.wav"), good[0]]
+    assert results.failures == [{"source": str(tmp_path / "missing.wav"), "error": "no such file"}]
+    with pytest.raises(ValueError, match="paths is empty"):
+        model.predict_files([])
+    with pytest.raises(ValueError, match="on_error must be 'skip' or 'fail'"):
+        model.predict_files(good, on_error="ignore")
