@@ -1,11 +1,14 @@
 """The training configuration: one TOML file mirrored by dataclasses, validated key by key."""
 
 import dataclasses
+import inspect
 import math
 import tomllib
 from pathlib import Path
 
+from keras_ser import models
 from keras_ser.audio.spectrogram import STFTSettings, STFTSettingsError
+from keras_ser.datasets.load import CORPORA
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus")
@@ -19,6 +22,7 @@ DISTRIBUTIONS = ("none", "data_parallel")
 # What early stopping can monitor: the epoch logs of every run, and the AT term's of an anti-transfer run.
 MONITORS = ("val_loss", "val_classification_loss", "val_accuracy", "val_uar", "loss", "classification_loss", "accuracy")
 AT_MONITORS = ("at_loss",)
+BUILDER_ARGUMENTS = ("variant", "num_classes", "input_shape")  # set by the run, not by model.options
 
 
 class ConfigError(ValueError):
@@ -119,6 +123,8 @@ class RunConfig:
         _choice("data.task", d.task, TASKS)
         _choice("data.split", d.split, SPLITS)
         _choice("data.features", d.features, FEATURES)
+        _choice("model.builder", m.builder, models.NETWORK_BUILDERS)
+        _choice("model.variant", m.variant, models.VARIANTS)
         _choice("data.normalization", d.normalization, NORMALIZATIONS)
         _choice("strategy.kind", s.kind, STRATEGIES)
         _choice("strategy.aggregation", s.aggregation, AGGREGATIONS)
@@ -128,6 +134,8 @@ class RunConfig:
         _choice("training.monitor", t.monitor, MONITORS + AT_MONITORS if s.kind in AT_STRATEGIES else MONITORS)
         if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
             raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")
+        for corpus in d.corpora:
+            _choice("data.corpora", corpus, CORPORA)
         distinct = len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)
         if d.task == "emotion" and d.classes != ["all"] and not distinct:
             raise ConfigError("data.classes", f"give two or more distinct class names, or \"all\", got {d.classes!r}")
@@ -160,6 +168,10 @@ class RunConfig:
             raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1, exclusive, got {t.reduce_lr_factor!r}")
         if not isinstance(m.options, dict):
             raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
+        _check_options(m.builder, m.options)
+        if m.variant == "quaternion" and d.features != "rhemo":
+            raise ConfigError("model.variant", "quaternion networks need 4-channel input: RH-emo embeddings "
+                                               "(data.features = \"rhemo\"), not 1-channel spectrograms")
         needed = {"weight_init": 1, "weight_init_frozen": 1, "anti_transfer": 1, "dual_anti_transfer": 2}
         if s.kind in needed and len(s.orthogonal) != needed[s.kind]:
             raise ConfigError(
@@ -176,6 +188,16 @@ class RunConfig:
 def _choice(key, value, choices):
     if value not in choices:
         raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _check_options(builder, options):
+    """Raise ConfigError for an option that `models.<builder>` does not take."""
+    parameters = inspect.signature(getattr(models, builder)).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    known = [name for name in parameters if name not in BUILDER_ARGUMENTS]
+    for key in options:
+        if key in BUILDER_ARGUMENTS or not (takes_any or key in known):
+            raise ConfigError("model.options", f"{builder}() takes no option {key!r}; its options: {', '.join(known)}")
 
 
 def _positive(key, value, integer=False):

@@ -15,14 +15,16 @@ optionally:
   `[[cases]]` go with the compared condition).
 
 Runs go to `<runs_dir>/<experiment>/<key=value,...>/`; finished runs are not
-trained again, so an interrupted experiment continues where it stopped. On the
-TensorFlow backend each run trains in its own process (see `processes`).
+trained again, so an interrupted experiment continues where it stopped; a run
+folder holding another configuration's run stops it before anything is trained.
+On the TensorFlow backend each run trains in its own process (see `processes`).
 """
 
 import copy
 import itertools
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +34,13 @@ from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, 
 from keras_ser.training.metrics import wilcoxon_signed_rank
 from keras_ser.training.plots import plot_paired_scores
 from keras_ser.training.processes import isolate_by_default, run_child
-from keras_ser.training.run import METRICS_FILE, MODEL_FILE, train
+from keras_ser.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, check_run_dir, train
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker")
 EXPERIMENT_KEYS = ("name", "description", "base", "grid", "cases", "select", "compare")
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
+EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
 # The experiments/ folder of the current directory, else of this source checkout.
 EXPERIMENT_DIRS = (Path("experiments"), Path(__file__).resolve().parents[2] / "experiments")
 
@@ -115,12 +118,14 @@ def expand(experiment):
 def train_in_child(config, run_dir, cache_dir=None, progress=True):
     """`train(config, run_dir)` in a child process (`keras-ser train`); returns its metrics."""
     run_dir = Path(run_dir)
+    check_run_dir(config, run_dir)
     if not (run_dir / METRICS_FILE).exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(dump_toml(config))
         env = {**os.environ, **({CACHE_ENV: str(cache_dir)} if cache_dir is not None else {})}
-        run_child(["-m", "keras_ser.cli", "train", str(run_dir / "config.toml"), "--run-dir", str(run_dir)],
-                  f"run '{run_dir}'", env=env, quiet=not progress)
+        with tempfile.TemporaryDirectory() as folder:  # the child writes run_dir's config.toml once it trains
+            path = Path(folder) / CONFIG_FILE
+            path.write_text(dump_toml(config))
+            run_child(["-m", "keras_ser.cli", "train", str(path), "--run-dir", str(run_dir)],
+                      f"run '{run_dir}'", env=env, quiet=not progress)
     return json.loads((run_dir / METRICS_FILE).read_text())
 
 
@@ -140,6 +145,9 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                    summary_only=False):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
+    A run folder holding a run of another configuration (the experiment file changed) raises
+    ChangedConfigError before any run is trained or summarised.
+
     `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
     metrics are written. `isolate` trains each run in its own process (default: on TensorFlow).
     `summary_only=True` trains nothing and summarises the runs finished so far.
@@ -157,6 +165,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                                     "run it without --summary-only first")
         if progress:
             print(f"summarising the {len(runs)} of {planned} runs that have finished", flush=True)
+    for _, config in runs:
+        check_run_dir(config, out / config.name, hint=EXPERIMENT_HINT)
     for number, (settings, config) in enumerate(runs, 1):
         if summary_only:
             metrics = json.loads((out / config.name / METRICS_FILE).read_text())

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import time
+import tomllib
 from pathlib import Path
 
 try:
@@ -19,23 +20,71 @@ import numpy as np
 
 from keras_ser import models
 from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, ValidationUAR
-from keras_ser.training.config import ConfigError, RunConfig, dump_toml
+from keras_ser.training.config import ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
-from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, wrap_for_strategy
+from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, orthogonal_file, wrap_for_strategy
 
+CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"
 LOCK_FILE = ".lock"
+RESTART_HINT = "pass restart=True (--restart) to discard it and train this configuration, or use another run directory"
+
+
+class ChangedConfigError(ValueError):
+    """A run directory holds (part of) a run of another configuration."""
+
+
+def check_run_dir(config, run_dir, hint=RESTART_HINT):
+    """Raise ChangedConfigError, naming the keys that differ, if `run_dir` holds a config.toml other than `config`.
+
+    Parsed values are compared, so the file's formatting does not matter.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        return
+    try:
+        stored = _flat(config_from_dict(read_toml(path)).to_dict())
+    except ValueError as error:
+        raise ChangedConfigError(f"'{run_dir}' holds a config.toml that cannot be read ({error}); {hint}") from None
+    new = _flat(config_from_dict(tomllib.loads(dump_toml(config))).to_dict())
+    unset = object()
+    changes = [f"{key}: {_shown(stored, key)} -> {_shown(new, key)}" for key in dict.fromkeys([*stored, *new])
+               if stored.get(key, unset) != new.get(key, unset)]
+    if changes:
+        raise ChangedConfigError(f"'{run_dir}' holds a run of another configuration ({'; '.join(changes)}); {hint}")
+
+
+def _flat(table, prefix=""):
+    """Nested dicts as one dict of dotted keys."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _shown(flat, key):
+    return repr(flat[key]) if key in flat else "(unset)"
+
+
+def _check_inputs(config):
+    """Raise ConfigError unless the model files the run reads (orthogonal models, RH-emo encoder) exist."""
+    for path in config.strategy.orthogonal:
+        orthogonal_file(path)
+    if config.data.features == "rhemo" and not Path(config.data.rhemo_model).is_file():
+        raise ConfigError("data.rhemo_model", f"no file at '{config.data.rhemo_model}': give the encoder.keras "
+                                              "written by `keras-ser rhemo`")
 
 
 def build_network(config, input_shape, num_classes):
     """The task network of `config.model` for features of `input_shape`."""
     m = config.model
-    if m.builder not in models.NETWORK_BUILDERS:
-        raise ConfigError("model.builder", f"{m.builder!r} is not one of {', '.join(models.NETWORK_BUILDERS)}")
     options = {"variant": m.variant, "num_classes": num_classes, "input_shape": input_shape, **m.options}
     try:
         return getattr(models, m.builder)(**options)
@@ -122,12 +171,14 @@ def _exclusive(run_dir):
 def train(config: RunConfig, run_dir, callbacks=(), cache_dir=None, progress=True, restart=False):
     """Train `config` into `run_dir` and return its test/validation metrics.
 
-    The directory receives config.toml, history.csv/json, checkpoints while it
+    The directory receives config.toml (once training starts), history.csv/json, checkpoints while it
     trains (an interrupted run continues from its last finished epoch when
     started again; they are deleted once the run is finished), model.keras
     (normaliser + network, for inference; `load_orthogonal(run_dir)` gives the
     bare network), metrics.json and PNG plots. A finished run is not trained again unless
-    `restart=True`. One process at a time trains a directory (another one gets an error).
+    `restart=True`; without it, a directory whose config.toml differs from `config` is refused
+    (ChangedConfigError) before anything is computed. One process at a time trains a directory
+    (another one gets an error).
     """
     config.validate()
     run_dir = Path(run_dir)
@@ -142,11 +193,13 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
                 shutil.rmtree(entry)
             elif entry.name != LOCK_FILE:
                 entry.unlink()
+    check_run_dir(config, run_dir)
     if (run_dir / METRICS_FILE).exists():
         if progress:
             print(f"{run_dir} is already finished; pass restart=True (--restart) to train it again")
         return json.loads((run_dir / METRICS_FILE).read_text())
-    (run_dir / "config.toml").write_text(dump_toml(config))
+    _check_inputs(config)
+    config_text = dump_toml(config)  # a dual run's, before `config` becomes its stage 2
     keras.utils.set_random_seed(config.seed)
 
     init_from, earlier_s = None, 0.0  # earlier_s: stage 1's wall time, also when an earlier attempt ran it
@@ -170,6 +223,8 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
         compile_for_training(trainee, config.optimizer)
+    if not (run_dir / CONFIG_FILE).exists():  # once the data and the model are known to work
+        (run_dir / CONFIG_FILE).write_text(config_text)
     stopper = ResumableEarlyStopping(run_dir / CHECKPOINTS, monitor=t.monitor, patience=t.patience)
     # Data-parallel replicas each need a non-empty share of every batch.
     parallel = t.distribution != "none"

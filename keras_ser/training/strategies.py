@@ -16,8 +16,8 @@ def network_of(model):
     return last if isinstance(last, keras.Model) else model
 
 
-def load_orthogonal(path):
-    """A pretrained network from a `.keras` file or a finished run directory (its model.keras)."""
+def orthogonal_file(path):
+    """The model file of an orthogonal model given as a `.keras` file or a finished run directory."""
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
@@ -26,7 +26,12 @@ def load_orthogonal(path):
             "strategy.orthogonal",
             f"no model at '{path}': give a .keras file or the directory of a finished orthogonal-task run",
         )
-    return network_of(keras.saving.load_model(path, compile=False))
+    return path
+
+
+def load_orthogonal(path):
+    """A pretrained network from a `.keras` file or a finished run directory (its model.keras)."""
+    return network_of(keras.saving.load_model(orthogonal_file(path), compile=False))
 
 
 def initialise_from(model, pretrained):
