@@ -1,11 +1,42 @@
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+from keras_ser.datasets.cache import CACHE_ENV  # noqa: E402
 from keras_ser.datasets.paths import default_data_root  # noqa: E402
+
+ISOLATED_CHILD = "KERAS_SER_ISOLATED_TEST"
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    """Run a test marked `isolated` in a child pytest: TensorFlow never gives back the memory of a full-size
+    network (building VGG16's 165 M weights leaves 2 GB behind), and the suite must stay under 6 GB."""
+    if pyfuncitem.get_closest_marker("isolated") is None or os.environ.get(ISOLATED_CHILD):
+        return None
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid],
+        cwd=pyfuncitem.config.rootpath, env={**os.environ, ISOLATED_CHILD: "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )
+    assert result.returncode == 0, f"{pyfuncitem.nodeid} failed in its own process:\n{result.stdout[-4000:]}"
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory):
+    """Feature caches go to the session's temporary folder (children inherit it), never to ~/.cache."""
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("feature_cache"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ def test_nested_models_are_counted_with_their_prefix():
     assert flops["decoder/deconv1"] == 2 * 2 * 4 * 4 * 9 * 4
 
 
+@pytest.mark.isolated
 def test_quaternion_vgg16_on_an_embedding_costs_a_sixteenth_of_the_real_convolutions():
     # Same widths on 64 x 64 instead of 512 x 128 positions; conv1 reads 4 channels instead of 1.
     real, quaternion = layer_flops(vgg16()), layer_flops(vgg16(variant="quaternion"))

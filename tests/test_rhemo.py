@@ -16,6 +16,7 @@ from keras_ser.models import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.rhemo import TrainingStage, rhemo_autoencoder, rhemo_losses, rhemo_targets
 
 SMALL_INPUT = (64, 32, 1)  # embedding (8, 16, 4): heads of 128 inputs, for quick tests
+NARROW = 16  # head width where the width is not under test: 4096-unit heads hold 67 M parameters even here
 
 
 def trainable_count(model):
@@ -64,7 +65,7 @@ def bce(target, prediction, eps=1e-7):
 
 @pytest.mark.parametrize("beta, alpha", [(0.01, 100.0), (0.0, 100.0), (0.5, 2.0)])
 def test_combined_loss_is_recon_plus_beta_times_ce_plus_alpha_times_vad(beta, alpha):
-    model = rhemo(input_shape=SMALL_INPUT)
+    model = rhemo(input_shape=SMALL_INPUT, head_units=NARROW)
     rng = np.random.default_rng(0)
     x = rng.random((6, *SMALL_INPUT), dtype=np.float32)
     emotions, vad = rng.integers(0, 4, 6), rng.integers(0, 2, (6, 3))
@@ -134,7 +135,8 @@ def test_stages_follow_the_variant():
     quick = TrainingStage(learning_rate=1e-3, batch_size=2, epochs=1)
     runs = {}
     for variant in ("reconstruction_only", "emotion_only", "discrete_only"):
-        histories = fit_rhemo(rhemo(variant, input_shape=SMALL_INPUT), x, labelled=labelled, stage1=quick, stage2=quick)
+        model = rhemo(variant, input_shape=SMALL_INPUT, head_units=NARROW)
+        histories = fit_rhemo(model, x, labelled=labelled, stage1=quick, stage2=quick)
         runs[variant] = {stage: sorted(h.history) if h else None for stage, h in histories.items()}
     assert runs["reconstruction_only"] == {"stage1": ["loss"], "stage2": None}
     assert runs["emotion_only"]["stage1"] is None
@@ -144,7 +146,7 @@ def test_stages_follow_the_variant():
 
 
 def test_saved_model_round_trip_gives_the_same_embedding(tmp_path):
-    model = rhemo(input_shape=SMALL_INPUT)
+    model = rhemo(input_shape=SMALL_INPUT, head_units=NARROW)
     x = np.random.default_rng(2).random((3, *SMALL_INPUT), dtype=np.float32)
     path = tmp_path / "rhemo.keras"
     model.save(path)
@@ -175,12 +177,13 @@ def test_narrow_heads_have_the_expected_parameter_count():
         (lambda m, x: rhemo_targets(m, x, np.array([0, 1]), np.zeros((2, 2))), r"vad must be a \(2, 3\) array"),
         (lambda m, x: rhemo_targets(m, x, np.array([0, 1]), None), r"vad targets are needed"),
         (lambda m, x: rhemo_targets(m, x, None, np.zeros((2, 3))), r"emotion labels are needed"),
-        (lambda m, x: rhemo_autoencoder(rhemo("emotion_only", input_shape=SMALL_INPUT)), r"has no decoder"),
+        (lambda m, x: rhemo_autoencoder(rhemo("emotion_only", input_shape=SMALL_INPUT, head_units=NARROW)),
+         r"has no decoder"),
         (lambda m, x: rhemo(input_shape=SMALL_INPUT, head_units=0), r"head_units must be a positive integer"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):
-    model = rhemo(input_shape=SMALL_INPUT)
+    model = rhemo(input_shape=SMALL_INPUT, head_units=NARROW)
     x = np.random.default_rng(3).random((2, *SMALL_INPUT), dtype=np.float32)
     with pytest.raises(ValueError, match=message):
         call(model, x)
