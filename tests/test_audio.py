@@ -168,7 +168,9 @@ def test_segment_overlapping_hop():
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"seconds": 0}, "seconds must be positive"), ({"hop": -1}, "hop must be positive"),
-     ({"min_tail": 2}, "min_tail")],
+     ({"min_tail": 2}, "min_tail"),
+     ({"hop": 1e-5}, r"hop \(hop_seconds\) must be at least one sample, 6.25e-05 s at 16000 Hz; 1e-05 s rounds to 0"),
+     ({"seconds": 1e-5}, r"seconds \(segment_seconds\) must be at least one sample")],
 )
 def test_segment_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

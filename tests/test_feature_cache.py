@@ -3,6 +3,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import wave
 
 import numpy as np
 import pytest
@@ -43,6 +44,26 @@ def test_cache_is_reused_and_keyed_by_config(emodb_clips, tmp_path):
     cached_features(emodb_clips[:5], "emodb", cache_dir=tmp_path, progress=False)
     assert len(list(tmp_path.iterdir())) == 3
     assert not any(p.name.startswith("emodb-") and "." in p.name for p in tmp_path.iterdir()), "no staging left"
+
+
+def _write_wav(path, samples):
+    with wave.open(str(path), "wb") as file:
+        file.setparams((1, 2, 16000, 0, "NONE", "not compressed"))  # mono 16-bit PCM at 16 kHz
+        file.writeframes(np.asarray(samples, "<i2").tobytes())
+
+
+def test_a_rewritten_file_of_the_same_size_gets_new_features(tmp_path):
+    clip = tmp_path / "clip.wav"
+    _write_wav(clip, np.zeros(8000))
+    items = [Clip(str(clip), "x", 0)]
+    silent = cached_features(items, "x", cache_dir=tmp_path / "cache", progress=False)
+    size, mtime = clip.stat().st_size, clip.stat().st_mtime_ns
+    _write_wav(clip, np.random.default_rng(0).integers(-10000, 10000, 8000))
+    os.utime(clip, ns=(mtime + 10**9, mtime + 10**9))  # a second later, whatever the file system's clock step
+    assert clip.stat().st_size == size
+    loud = cached_features(items, "x", cache_dir=tmp_path / "cache", progress=False)
+    assert not silent.array().any() and loud.array().any()
+    assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
 def test_subset_labels_and_dataset(emodb_clips, tmp_path):

@@ -22,6 +22,7 @@ METADATA = {
     "outputs": ["emotion", "valence", "arousal", "dominance"],
     "parameters": {"total": 10123456, "trainable": 10000000},
     "training_data": {"corpora": ["ravdess", "emodb", "tess"], "split": "per corpus, speaker-independent",
+                      "split_kind": "per_corpus",
                       "speakers": {"train": ["ravdess:01", "emodb:03"], "val": ["ravdess:02"], "test": ["ravdess:04"]},
                       "seed": 0},
     "metrics": {"test": {"ravdess": {"accuracy": 0.61, "uar": 0.58, "macro_f1": 0.57, "clips": 112},
@@ -120,6 +121,36 @@ def test_card_body_sections():
     assert "inherit the licences of their training data" in licence
     assert "- tess: CC BY-NC-ND 4.0" in licence and "- emodb: free for research use" in licence
     assert "RAVDESS and TESS" in licence and "non-commercial use only" in licence
+
+
+def _with_split(split_kind, metadata=METADATA):
+    """`metadata` trained on a split of `split_kind` (None: one recorded before split kinds were)."""
+    training_data = {k: v for k, v in metadata["training_data"].items() if k != "split_kind"}
+    return {**metadata, "training_data": {**training_data, **({"split_kind": split_kind} if split_kind else {})}}
+
+
+def test_card_claims_speaker_independence_only_for_speaker_independent_splits():
+    from keras_ser.training.config import SPLITS
+
+    claims = {kind: model_card(_with_split(kind)).text.split("## Results")[1].split("\n|")[0]
+              for kind in (*SPLITS, None)}
+    for kind in set(SPLITS) - {"random"}:
+        assert "Test results are speaker-independent: the test speakers are never seen in training" in claims[kind], (
+            f"{kind!r}: a new split kind? Say in keras_ser.hub.card what its cards may claim")
+    assert "NOT speaker-independent:** the same speakers appear in training and test; these figures overstate " \
+           "accuracy on new voices." in claims["random"]
+    assert "never seen in training" not in claims["random"]
+    assert "speaker-independent" not in claims[None] and "UAR is the unweighted average recall" in claims[None]
+
+
+def test_zoo_overview_claims_speaker_independence_only_when_every_model_has_it(tmp_path):
+    claim = "Test scores are speaker-independent (test speakers never seen in training)"
+    make_preset(tmp_path / "a")
+    assert claim in zoo_model_cards(tmp_path)
+    make_preset(tmp_path / "b", {**_with_split("random"), "name": "b"})
+    text = zoo_model_cards(tmp_path)
+    assert claim not in text and "Not every model's test speakers are new to it" in text
+    assert "NOT speaker-independent" in text.split("## b")[1]
 
 
 def test_card_renders_minimal_metadata_without_optional_sections():

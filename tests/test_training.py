@@ -123,7 +123,7 @@ def test_errors_found_while_running_name_the_key(tmp_path, data_root):
 
 # --- end to end -------------------------------------------------------------------------
 
-# The default front end, and Ch. 4's: 20 ms windows, 10 ms hop, whole files (2 s in our EmoDB copy) in one segment.
+# The default front end, and Ch. 4's: 20 ms windows, 10 ms hop, 2-s segments.
 CH4_FRONT_END = {"segment_seconds": 2.0, "frame_length": 320, "hop_length": 160, "time_steps": 201,
                  "frequency_bins": 160}
 
@@ -163,7 +163,14 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, fro
     assert preset.preprocessor.stft == tiny(data=front_end).data.stft()
     measured = preset.metadata["metrics"]["test"]["emodb"]
     assert measured["clips"] == sum(metrics["test"]["support_per_class"].values())
-    assert measured["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=0.15)
+    # Equal, not close: the preset computes float32 spectrograms from the audio where the run read its float16
+    # feature cache, which moves clip probabilities by ~2e-5 (measured), far below this seeded run's smallest
+    # top-2 margin (~0.09), so every clip keeps its label (--full-precision keeps the weights float32).
+    assert {key: measured[key] for key in ("accuracy", "uar", "macro_f1")} == {
+        key: metrics["test"][key] for key in ("accuracy", "uar", "macro_f1")}
+    # the card's speaker claim comes from the run's split (data.split = "speaker")
+    assert preset.metadata["training_data"]["split_kind"] == "speaker"
+    assert "Test results are speaker-independent" in (tmp_path / "preset" / "README.md").read_text()
     # a finished run is not trained again
     assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
     assert "already finished" in capsys.readouterr().out
@@ -346,7 +353,8 @@ DATA_PARALLEL = textwrap.dedent(
     assert len(keras.distribution.list_devices()) == 2, keras.distribution.list_devices()
     assert all(np.isfinite(w).all() for w in weights["data_parallel"])
     for a, b in zip(weights["none"], weights["data_parallel"]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        # atol: the summation order differs between devices (and with oneDNN on or off), ~3e-6 seen
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
     print("MATCH")
     """
 )

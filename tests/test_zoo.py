@@ -66,6 +66,24 @@ def test_zoo_recipes_are_valid_training_configs():
         assert json.loads((zoo_dir() / name / "metadata.json").read_text())["recipe"]["config"].startswith(f'name = "{name}"')
 
 
+@pytest.mark.parametrize("recipe", sorted((REPOSITORY / "zoo" / "recipes").glob("*.toml")), ids=lambda path: path.stem)
+def test_zoo_recipe_commands_parse(recipe):
+    """Every `keras-ser ...` line a recipe quotes is a command line the CLI accepts (parsed, not run)."""
+    import re
+    import shlex
+
+    from keras_ser.cli import build_parser
+
+    commands = re.findall(r"^#\s+keras-ser (.+)$", recipe.read_text(), re.M)
+    assert commands, f"{recipe.name} quotes no keras-ser command"
+    for command in commands:
+        try:
+            args = build_parser().parse_args(shlex.split(command))
+        except SystemExit:
+            pytest.fail(f"{recipe.name}: `keras-ser {command}` does not parse (argparse's message above)")
+        assert callable(args.handler)
+
+
 @pytest.mark.parametrize("name", REQUIRED_PRESETS)
 def test_zoo_model_labels_a_real_clip(name, corpus_root):
     model = load(name)
@@ -73,6 +91,26 @@ def test_zoo_model_labels_a_real_clip(name, corpus_root):
     assert sorted(entry["label"] for entry in result) == sorted(FOUR_CLASSES)
     assert abs(sum(entry["score"] for entry in result) - 1) < 1e-5
     assert set(result.dimensions) == {"valence", "arousal", "dominance"}
+
+
+def test_zoo_model_reproduces_its_recorded_predictions(data_root):
+    """rhemo (the smallest zoo model) scores six test-speaker clips as recorded, from the audio.
+
+    tests/data/zoo_rhemo_predictions.json was written at commit ee29252 by running, in the corpora folder:
+    keras-ser predict emodb/wav/08a01Wa.flac emodb/wav/15a02Ta.flac ravdess/Actor_02/03-01-04-02-01-01-02.flac
+    ravdess/Actor_10/03-01-05-01-01-01-10.flac "tess/TESS Toronto emotional speech set data/YAF_happy/YAF_back_happy.flac"
+    "tess/TESS Toronto emotional speech set data/YAF_neutral/YAF_back_neutral.flac" --model rhemo --json
+    """
+    recorded = json.loads((REPOSITORY / "tests" / "data" / "zoo_rhemo_predictions.json").read_text())
+    clips = [data_root / entry["source"] for entry in recorded]
+    if not all(clip.is_file() for clip in clips):
+        pytest.skip("the recorded clips are not all under the shared corpora folder")
+    results = load("rhemo").predict_files(clips, progress=False)
+    for entry, result in zip(recorded, results, strict=True):
+        scores = {item["label"]: item["score"] for item in result}
+        assert scores == pytest.approx({item["label"]: item["score"] for item in entry["labels"]}, abs=1e-4), entry["source"]
+        assert result.dimensions == pytest.approx({name: entry[name] for name in result.dimensions}, abs=1e-4)
+        assert len(result.windows) == len(entry["windows"])
 
 
 def test_cli_predict_works_offline_on_the_acceptance_clip(corpus_root):

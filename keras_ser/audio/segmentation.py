@@ -7,9 +7,10 @@ def segment(x, seconds=4.0, hop=None, sr=16000, min_tail=0.5):
     """Cut a 1-D signal into windows of `seconds`, returning (N, seconds·sr).
 
     `hop` (seconds) defaults to `seconds`, giving non-overlapping windows. A clip
-    shorter than one window gives one zero-padded window. A trailing partial
-    window is zero-padded and kept when it holds at least `min_tail` of a
-    window of new signal, so mostly-silent tails do not become examples.
+    no longer than one window gives one zero-padded window. In a longer clip, the
+    signal after the last full window becomes one more, zero-padded window when
+    it lasts at least `min_tail` × min(hop, seconds), and is dropped otherwise,
+    so mostly-silent tails do not become examples.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 1:
@@ -23,6 +24,10 @@ def segment(x, seconds=4.0, hop=None, sr=16000, min_tail=0.5):
         raise ValueError(f"min_tail must be in [0, 1], got {min_tail}")
     width = int(round(seconds * sr))
     step = int(round(hop * sr))
+    for name, value, samples in (("seconds (segment_seconds)", seconds, width), ("hop (hop_seconds)", hop, step)):
+        if samples < 1:
+            raise ValueError(
+                f"{name} must be at least one sample, {1 / sr:g} s at {sr} Hz; {value:g} s rounds to 0 samples")
     if x.shape[0] <= width:
         return np.pad(x, (0, width - x.shape[0]))[None]
     count = (x.shape[0] - width) // step + 1

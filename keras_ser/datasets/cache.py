@@ -44,11 +44,17 @@ def default_cache_dir():
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "keras_ser" / "features")
 
 
+def _file_key(path):
+    """A file's resolved path, size and modification time: an edited file gets new features."""
+    stat = os.stat(path)
+    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
+
+
 def _cache_key(items, front_end):
     description = {
         "front_end": dataclasses.asdict(front_end),
         "feature_format": 1,
-        "files": [(str(Path(item.path).resolve()), os.path.getsize(item.path)) for item in items],
+        "files": [_file_key(item.path) for item in items],
     }
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -144,9 +150,9 @@ class FeatureDataset(keras.utils.PyDataset):
 def cached_features(items, name, front_end=FrontEnd(), cache_dir=None, progress=True, workers=None):
     """Features of `items`, computed once into `cache_dir/<name>-<key>/` and memory-mapped after.
 
-    The key hashes the front-end settings and the files (paths and sizes), so a
-    changed corpus or setting gets a new cache entry. `workers` threads decode
-    the files (default: one per CPU core, at most 8).
+    The key hashes the front-end settings and the files (paths, sizes and
+    modification times), so a changed corpus, file or setting gets a new cache
+    entry. `workers` threads decode the files (default: one per CPU core, at most 8).
     """
     items = list(items)
     if not items:

@@ -12,6 +12,13 @@ BASE_TAGS = ["keras", "keras-ser", "speech-emotion-recognition", "audio-classifi
 ARCHITECTURE_TAGS = {"quaternion": "quaternion", "rh-emo": "rh-emo", "rhemo": "rh-emo"}
 TASK = "audio-classification"
 MISSING = "–"
+# Split kinds (keras_ser.training.config.SPLITS, recorded as training_data.split_kind) whose test speakers are
+# never training speakers; "random" shares speakers between parts.
+SPEAKER_INDEPENDENT_SPLITS = ("speaker", "fold", "held_out", "per_corpus")
+SPEAKER_INDEPENDENT = ("Test results are speaker-independent: the test speakers are never seen in training (see the "
+                       "split under Training data for the validation speakers).")
+NOT_SPEAKER_INDEPENDENT = ("**Test results are NOT speaker-independent:** the same speakers appear in training and "
+                           "test; these figures overstate accuracy on new voices.")
 
 
 def check_metadata(metadata, source, keys=REQUIRED_KEYS):
@@ -67,9 +74,11 @@ def zoo_model_cards(zoo_dir):
     presets = sorted((read_metadata(folder) for folder in Path(zoo_dir).iterdir() if (folder / METADATA_FILE).is_file()),
                      key=lambda metadata: metadata["name"])
     corpora = sorted({corpus for metadata in presets for corpus in _test(metadata)})
+    independent = all(_split_kind(metadata) in SPEAKER_INDEPENDENT_SPLITS for metadata in presets)
     lines = ["# keras-ser model zoo", "",
              "> Generated from each preset's metadata.json by `keras-ser model-cards --write MODEL_CARDS.md`; do not edit by hand.", "",
-             "Test scores are speaker-independent (test speakers never seen in training); cells are accuracy / UAR in %.", "",
+             ("Test scores are speaker-independent (test speakers never seen in training); cells" if independent
+              else "Not every model's test speakers are new to it (see each model's Results); cells") + " are accuracy / UAR in %.", "",
              _row(["Model", "Architecture", "Parameters", "Mean test UAR", *corpora]), _row(["---"] * (4 + len(corpora)))]
     for metadata in presets:
         test = _test(metadata)
@@ -80,6 +89,18 @@ def zoo_model_cards(zoo_dir):
                            *(f"{_percent(test.get(c, {}).get('accuracy'))} / {_percent(test.get(c, {}).get('uar'))}"
                              for c in corpora)]))
     return "\n".join([*lines, "", *(_body(metadata, level=2) for metadata in presets)])
+
+
+def _split_kind(metadata):
+    return (metadata.get("training_data") or {}).get("split_kind")
+
+
+def _split_claim(metadata):
+    """What the test results may claim about speakers: nothing when the metadata does not record the split kind."""
+    kind = _split_kind(metadata)
+    if kind in SPEAKER_INDEPENDENT_SPLITS:
+        return SPEAKER_INDEPENDENT
+    return NOT_SPEAKER_INDEPENDENT if kind == "random" else ""
 
 
 def _test(metadata):
@@ -114,7 +135,7 @@ def _body(metadata, level=1):
              f"{heading} Usage",
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
-             f"{heading} Results", _results(metadata.get("metrics") or {})]
+             f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata))]
     if "parameters" in metadata:
         counts = metadata["parameters"]
         parts += [f"{heading} Parameters", f"{_count(counts.get('total'))} in total, {_count(counts.get('trainable'))} trainable."]
@@ -133,16 +154,15 @@ def _body(metadata, level=1):
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def _results(metrics):
+def _results(metrics, claim):
     rows = [[split, corpus, scores.get("clips", MISSING), _percent(scores.get("accuracy")), _percent(scores.get("uar")),
              _percent(scores.get("macro_f1"))]
             for split in ("test", "val") for corpus, scores in sorted((metrics.get(split) or {}).items())]
     if not rows:
         return "No evaluation results recorded."
     table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
-    return ("Test results are speaker-independent: the test speakers are never seen in training (see the split "
-            "under Training data for the validation speakers). UAR is the unweighted average recall (mean per-class "
-            "recall).\n\n" + "\n".join(table))
+    about = " ".join(filter(None, [claim, "UAR is the unweighted average recall (mean per-class recall)."]))
+    return about + "\n\n" + "\n".join(table)
 
 
 def _training_data(data):

@@ -121,7 +121,7 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         "name": name or config.name, "description": description,
         "architecture": ("RH-emo encoder + " if rhemo else "") + f"{config.model.variant} {config.model.builder}",
         "training_data": {"corpora": list(data.corpora), "classes": chosen.class_names,
-                          "split": _split_description(data.split, data.fractions),
+                          "split": _split_description(data.split, data.fractions), "split_kind": data.split,
                           "speakers": _speakers(chosen.parts), "seed": config.seed},
         "recipe": {"commands": commands, "config": (run_dir / "config.toml").read_text(), "hardware": _hardware(),
                    "wall_time_s": round(wall, 1), "best_epoch": run_metrics.get("best_epoch")},
@@ -149,7 +149,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     metadata = {
         "name": name, "description": description, "architecture": "RH-emo (encoder + emotion and V/A/D heads)",
         "training_data": {"corpora": metrics["corpora"], "classes": list(FOUR_CLASS),
-                          "split": _split_description("per_corpus", metrics.get("fractions")),
+                          "split": _split_description("per_corpus", metrics.get("fractions")), "split_kind": "per_corpus",
                           "speakers": _speakers(parts), "seed": metrics["seed"]},
         "recipe": {"commands": [_rhemo_command(rhemo_dir, metrics), f"keras-ser preset {rhemo_dir} {folder}"],
                    "config": json.dumps({k: metrics.get(k) for k in ("variant", "stage1", "stage2", "head_units")}, indent=1),
