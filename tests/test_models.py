@@ -332,7 +332,7 @@ JAX_SCRIPT = textwrap.dedent(
     from keras_ser.models import alexnet, resnet18, vgg16, a3
     assert keras.backend.backend() == "jax"
     rng = np.random.default_rng(0)
-    for model in (vgg16(variant="quaternion"), alexnet(variant="mts", input_shape=(64, 64, 1)),
+    for model in (vgg16(variant="quaternion", input_shape=(32, 32, 4)), alexnet(variant="mts", input_shape=(64, 64, 1)),
                   resnet18(variant="quaternion", input_shape=(32, 32, 4)), a3(input_shape=(40, 20, 1))):
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         x = rng.random((2, *model.input.shape[1:]), dtype=np.float32)
