@@ -18,10 +18,12 @@ from keras_ser.datasets import (
     canonical_emotion,
     corpus_classes,
     held_out_speaker_split,
+    leave_corpus_out,
     load_corpus,
     select_classes,
     speaker_folds,
     split,
+    split_per_corpus,
 )
 
 
@@ -79,6 +81,7 @@ def manifest_paths(root):
         ("emodb", 535, 10, 7, 10),
         ("tess", 2800, 2, 7, 200),
         ("fsdd", 3000, 6, 0, 10),
+        ("nemo", 4481, 9, 6, 90),
     ],
 )
 def test_published_counts(real, corpus_root, name, files, speakers, emotions, texts):
@@ -167,6 +170,37 @@ def test_fsdd_labels(real):
     assert {item.emotion for item in items} == {item.canonical for item in items} == {None}
 
 
+NEMO_SPEAKERS = {"EB0": ("female", 27), "IC0": ("female", 28), "KD0": ("female", 28), "KS0": ("male", 23),
+                 "MK0": ("female", 23), "MP0": ("male", 24), "SM0": ("male", 24), "TP0": ("male", 26), "WR0": ("male", 23)}
+
+
+def test_nemo_labels_and_audio(real):
+    import soundfile
+
+    from keras_ser.audio import load
+
+    items = real("nemo")
+    assert Counter(item.emotion for item in items) == {
+        "anger": 749, "fear": 736, "happiness": 749, "neutral": 809, "sadness": 769, "surprised": 669,
+    }
+    assert {item.emotion: item.canonical for item in items} == {
+        "anger": "angry", "fear": "fearful", "happiness": "happy", "neutral": "neutral", "sadness": "sad",
+        "surprised": "surprised",
+    }
+    assert {item.speaker: (item.gender, item.age) for item in items} == NEMO_SPEAKERS
+    first = items[0]
+    assert (first.path.name, first.speaker, first.text) == ("EB0_anger_1.opus", "EB0", "Lubię czytać przed snem.")
+    _, labels = select_classes(items)
+    assert set(FOUR_CLASS) <= set(corpus_classes("nemo"))
+    assert Counter(FOUR_CLASS[label] for label in labels) == {"neutral": 809, "angry": 749, "happy": 749, "sad": 769}
+    # libsndfile decodes the Ogg Opus files: 16 kHz mono, 0.87-5.66 s in this copy.
+    info = soundfile.info(first.path)
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "OPUS", 16000, 1)
+    signal = load(first.path)
+    assert signal.shape == (info.frames,) and 0.8 < len(signal) / 16000 < 6
+    assert np.isfinite(signal).all() and 0.01 < np.abs(signal).max() <= 1
+
+
 def test_default_root_uses_data_env(monkeypatch, data_root):
     monkeypatch.setenv("KERAS_SER_DATA", str(data_root))
     items = load_corpus("emodb")
@@ -217,6 +251,53 @@ def test_emovo(tmp_path):
     touch(root, "f1/xyz-f1-b1.wav")
     with pytest.raises(CorpusError, match=r"xyz-f1-b1\.wav.*emotion 'xyz'"):
         load_corpus("emovo", root=root)
+
+
+def make_nemo(root, names, rows):
+    """Empty samples/<name>.opus files and a data.tsv with a row per (name, emotion, speaker)."""
+    touch(root, *(f"samples/{name}.opus" for name in names))
+    lines = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
+    lines += [f"{name}.wav\t{emotion}\tTekst {name}.\ttekst {name}\t        {speaker}\tfemale\t27"
+              for name, emotion, speaker in rows]
+    (root / "data.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_nemo_synthetic(tmp_path):
+    root = make_nemo(tmp_path, ["EB0_anger_1", "WR0_surprised_64"], rows=[
+        ("EB0_anger_1", "anger", "EB0"), ("WR0_surprised_64", "surprised", "WR0"), ("KS0_fear_3", "fear", "KS0")])
+    items = load_corpus("nemo", root=root)  # a data.tsv row without audio is ignored
+    assert [(i.speaker, i.gender, i.age, i.text, i.emotion, i.canonical) for i in items] == [
+        ("EB0", "female", 27, "Tekst EB0_anger_1.", "anger", "angry"),
+        ("WR0", "female", 27, "Tekst WR0_surprised_64.", "surprised", "surprised"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, rows, message",
+    [
+        ("EB0-anger-1", [], r"EB0-anger-1\.opus' does not follow the nEMO naming convention"),
+        ("XY0_anger_1", [], r"XY0_anger_1\.opus': nEMO speaker 'XY0' is not one of"),
+        ("EB0_joy_1", [], r"EB0_joy_1\.opus': nEMO emotion 'joy' is not one of"),
+        ("EB0_anger_2", [("EB0_anger_1", "anger", "EB0")], r"EB0_anger_2\.opus': EB0_anger_2\.wav is missing from data\.tsv"),
+        ("EB0_anger_1", [("EB0_anger_1", "fear", "EB0")], r"EB0_anger_1\.opus' names speaker EB0, emotion anger, but data\.tsv gives 'EB0', 'fear'"),
+        ("EB0_anger_1", [("EB0_anger_1", "anger", "IC0")], r"EB0_anger_1\.opus' names speaker EB0.*gives 'IC0', 'anger'"),
+    ],
+)
+def test_nemo_errors_name_the_file(tmp_path, name, rows, message):
+    root = make_nemo(tmp_path, [name], rows)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus("nemo", root=root)
+
+
+def test_nemo_needs_its_data_tsv(tmp_path):
+    root = make_nemo(tmp_path, ["EB0_anger_1"], [("EB0_anger_1", "anger", "EB0")])
+    (root / "data.tsv").write_text((root / "data.tsv").read_text().replace("\tfemale\t27", "\tfemale\t"))
+    with pytest.raises(CorpusError, match=r"data\.tsv' line 2: gender 'female' and age ''"):
+        load_corpus("nemo", root=root)
+    (root / "data.tsv").unlink()
+    with pytest.raises(CorpusError, match=r"data\.tsv' is missing"):
+        load_corpus("nemo", root=root)
 
 
 def write_demographics(path, rows):
@@ -397,7 +478,7 @@ def test_csv_errors(tmp_path, header, rows, message):
 
 
 def test_load_errors(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match=r"unknown corpus 'emodbb'; known corpora: crema_d, csv, emodb, emovo, folder, fsdd, iemocap, ravdess, savee, tess"):
+    with pytest.raises(ValueError, match=r"unknown corpus 'emodbb'; known corpora: crema_d, csv, emodb, emovo, folder, fsdd, iemocap, nemo, ravdess, savee, tess"):
         load_corpus("emodbb")
     with pytest.raises(FileNotFoundError, match=r"emodb corpus not found: '.*nowhere' does not exist"):
         load_corpus("emodb", root=tmp_path / "nowhere")
@@ -510,6 +591,39 @@ def test_per_corpus_split_gives_every_corpus_test_speakers(real):
     assert [count(part, "emodb") for part in parts] == [6, 2, 2]
     tess_validation = [item for item in parts[1] if item.corpus == "tess"]
     assert len(tess_validation) == 280  # 20 % of OAF's 1400 files
+
+
+def test_nemo_speaker_splits_folds_and_per_corpus(real):
+    items = real("nemo")
+    check_no_leakage({"nemo": items})
+    assert [len(speakers_of(part)) for part in split(items, by="speaker", seed=0)] == [6, 2, 1]
+    both = real("emodb") + items
+    parts = split_per_corpus(both, seed=0, fractions=(0.6, 0.2, 0.2))
+    assert_partition(both, parts)
+    assert_speaker_independent(parts)
+    # 9 speakers x (0.6, 0.2, 0.2) = (5.4, 1.8, 1.8) -> 5 / 2 / 2.
+    assert [len({i.speaker for i in part if i.corpus == "nemo"}) for part in parts] == [5, 2, 2]
+
+
+def test_leave_corpus_out(real):
+    items = real("emodb") + real("tess") + real("nemo")
+    train, val, test = leave_corpus_out(items, "nemo", seed=0, fractions=(0.6, 0.2, 0.2))
+    assert_partition(items, (train, val, test))
+    assert test == real("nemo")
+    assert {item.corpus for item in train} == {item.corpus for item in val} == {"emodb", "tess"}
+    assert_speaker_independent((train, val))
+    # Train and val shares renormalised to (0.75, 0.25), corpus by corpus: EmoDB 10 -> 8 / 2, two-speaker TESS 1 / 1.
+    count = lambda part, corpus: len({item.speaker for item in part if item.corpus == corpus})  # noqa: E731
+    assert [(count(part, "emodb"), count(part, "tess")) for part in (train, val)] == [(8, 1), (2, 1)]
+    assert leave_corpus_out(items, "nemo", seed=0, fractions=(0.6, 0.2, 0.2)) == (train, val, test)
+    assert leave_corpus_out(items, "nemo", seed=1, fractions=(0.6, 0.2, 0.2))[1] != val
+    train, val, test = leave_corpus_out(items, "tess", seed=0)
+    assert speakers_of(test) == {("tess", "OAF"), ("tess", "YAF")}
+    assert {item.corpus for item in train + val} == {"emodb", "nemo"}
+    with pytest.raises(ValueError, match=r"test_corpus 'ravdess' must be one of the corpora \['emodb', 'nemo', 'tess'\]"):
+        leave_corpus_out(items, "ravdess")
+    with pytest.raises(ValueError, match="at least one other corpus is needed"):
+        leave_corpus_out(real("nemo"), "nemo")
 
 
 def test_speaker_split_no_leakage_synthetic(tmp_path):

@@ -59,6 +59,12 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"task": "speaker"}}, "data.split", "speaker recognition needs the same speakers"),
         ({"data": {"split": "fold", "fold": 4}}, "data.fold", r"must be in \[0, data.folds=4\)"),
         ({"data": {"split": "held_out"}}, "data.test_speaker", "needs the speaker to test on"),
+        ({"data": {"corpora": ["emodb", "nemo"], "split": "leave_corpus_out"}}, "data.test_corpus",
+         r"tests on one of data.corpora \['emodb', 'nemo'\], got ''"),
+        ({"data": {"corpora": ["emodb", "nemo"], "split": "leave_corpus_out", "test_corpus": "tess"}}, "data.test_corpus",
+         "got 'tess'"),
+        ({"data": {"split": "leave_corpus_out", "test_corpus": "emodb"}}, "data.test_corpus",
+         "trains on the corpora other than 'emodb': add at least one"),
         ({"data": {"features": "rhemo"}}, "data.rhemo_model", "need the path of a trained RH-emo model"),
         ({"data": {"fractions": [0.5, 0.5]}}, "data.fractions", r"\[train, val, test\] shares"),
         ({"data": {"fractions": [0.5, 0.3, 0.3]}}, "data.fractions", "summing to 1"),
@@ -99,6 +105,26 @@ def test_split_seed_keeps_the_speakers_fixed_across_run_seeds(data_root):
 
     assert speakers(1, split_seed=0) == speakers(2, split_seed=0) == speakers(0)
     assert any(speakers(seed) != speakers(0) for seed in (1, 2, 3))  # without it, the seed also moves the split
+
+
+@pytest.mark.parametrize("split, options", [("speaker", {}), ("fold", {"fold": 3}), ("held_out", {"test_speaker": "MP0"}),
+                                           ("per_corpus", {}), ("leave_corpus_out", {"test_corpus": "nemo"}),
+                                           ("leave_corpus_out", {"test_corpus": "emodb"})])
+def test_nemo_speakers_in_every_speaker_independent_split(corpus_root, split, options):
+    from keras_ser.datasets import load_corpus, select_classes
+    from keras_ser.training.data import split_items
+
+    corpus_root("nemo")
+    corpora = ["emodb", "nemo"] if split in ("per_corpus", "leave_corpus_out") else ["nemo"]
+    parts = split_items(tiny(data={"corpora": corpora, "max_items": 0, "split": split, **options}).data).parts
+    speakers = {name: {(item.corpus, item.speaker) for item in part} for name, part in parts.items()}
+    assert not speakers["test"] & (speakers["train"] | speakers["val"])
+    assert split == "held_out" or not speakers["train"] & speakers["val"]  # held_out validates on training speakers
+    assert len({speaker for part in speakers.values() for corpus, speaker in part if corpus == "nemo"}) == 9
+    if split == "leave_corpus_out":
+        test_corpus = options["test_corpus"]
+        assert {corpus for corpus, _ in speakers["train"] | speakers["val"]} == set(corpora) - {test_corpus}
+        assert parts["test"] == select_classes(load_corpus(test_corpus))[0]  # every 4-class file of the corpus
 
 
 def test_bad_files(tmp_path):

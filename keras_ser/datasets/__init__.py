@@ -17,7 +17,13 @@ from keras_ser.datasets.files import AUDIO_EXTENSIONS, audio_files
 from keras_ser.datasets.item import CorpusError, Item
 from keras_ser.datasets.load import CORPORA, load_corpus
 from keras_ser.datasets.paths import DATA_ENV, default_data_root
-from keras_ser.datasets.splits import held_out_speaker_split, speaker_folds, split, split_per_corpus
+from keras_ser.datasets.splits import (
+    held_out_speaker_split,
+    leave_corpus_out,
+    speaker_folds,
+    split,
+    split_per_corpus,
+)
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -40,6 +46,7 @@ __all__ = [
     "corpus_classes",
     "default_data_root",
     "held_out_speaker_split",
+    "leave_corpus_out",
     "load_corpus",
     "select_classes",
     "speaker_folds",

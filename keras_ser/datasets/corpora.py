@@ -314,6 +314,81 @@ def read_crema_d(root):
     return items
 
 
+# nEMO: samples/<speaker>_<emotion>_<n>.*; data.tsv, keyed by the original .wav name, gives the
+# text, gender and age (its speaker column has leading spaces).
+_NEMO_NAME = re.compile(r"([A-Z]{2}\d)_([a-z]+)_(\d+)")
+_NEMO_SPEAKERS = {"EB0", "IC0", "KD0", "KS0", "MK0", "MP0", "SM0", "TP0", "WR0"}
+_NEMO_METADATA = "data.tsv"
+_NEMO_COLUMNS = ("file_id", "emotion", "raw_text", "speaker_id", "gender", "age")
+
+
+def _nemo_metadata(root):
+    """file_id → (speaker, emotion, text, gender, age) from `root`/data.tsv."""
+    source = Path(root) / _NEMO_METADATA
+    if not source.is_file():
+        raise CorpusError(f"'{source}' is missing; nEMO's texts, genders and ages come from it")
+    with open(source, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, restval="")
+        missing = set(_NEMO_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise CorpusError(f"'{source}' lacks column(s) {sorted(missing)}; found {reader.fieldnames}")
+        rows = {}
+        for line, row in enumerate(reader, start=2):
+            gender, age = row["gender"].strip().lower(), row["age"].strip()
+            if gender not in ("male", "female") or not age.isdigit():
+                raise CorpusError(
+                    f"'{source}' line {line}: gender {row['gender']!r} and age {row['age']!r} "
+                    "must be male or female and a whole number"
+                )
+            rows[row["file_id"].strip()] = (
+                row["speaker_id"].strip(), row["emotion"].strip(), row["raw_text"].strip(), gender, int(age)
+            )
+    return rows
+
+
+def read_nemo(root):
+    """nEMO: `samples/EB0_anger_12.*` = speaker EB0, emotion anger, index 12; text, gender, age from data.tsv.
+
+    Every audio file needs its data.tsv row (keyed `EB0_anger_12.wav`, whatever
+    the file's own extension), agreeing on speaker and emotion; rows without
+    audio are ignored, so a partial copy of the corpus reads.
+    """
+    emotions = CORPUS_EMOTIONS["nemo"]
+    metadata = _nemo_metadata(root)
+    items = []
+    for path in audio_files(root):
+        match = _NEMO_NAME.fullmatch(path.stem)
+        if match is None:
+            raise layout_error(path, "nEMO", "speaker_emotion_index such as EB0_anger_12")
+        speaker, emotion, _ = match.groups()
+        _check(path, "nEMO", "speaker", speaker, _NEMO_SPEAKERS)
+        _check(path, "nEMO", "emotion", emotion, emotions)
+        file_id = f"{path.stem}.wav"
+        if file_id not in metadata:
+            raise CorpusError(
+                f"'{path}': {file_id} is missing from {_NEMO_METADATA}; remove the file or restore its row"
+            )
+        listed_speaker, listed_emotion, text, gender, age = metadata[file_id]
+        if (listed_speaker, listed_emotion) != (speaker, emotion):
+            raise CorpusError(
+                f"'{path}' names speaker {speaker}, emotion {emotion}, but {_NEMO_METADATA} gives "
+                f"{listed_speaker!r}, {listed_emotion!r} for {file_id}; rename the file or correct its row"
+            )
+        items.append(
+            Item(
+                path=path,
+                corpus="nemo",
+                speaker=speaker,
+                gender=gender,
+                text=text,
+                emotion=emotion,
+                canonical=emotions[emotion],
+                age=age,
+            )
+        )
+    return items
+
+
 # IEMOCAP: Session*/dialog/EmoEvaluation/<dialog>.txt summary lines:
 # [start - end]<TAB>utterance<TAB>label<TAB>[valence, activation, dominance]
 _IEMOCAP_LINE = re.compile(

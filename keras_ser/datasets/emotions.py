@@ -122,6 +122,14 @@ CORPUS_EMOTIONS = {
         "NEU": "neutral",
         "SAD": "sad",
     },
+    "nemo": {
+        "anger": "angry",
+        "fear": "fearful",
+        "happiness": "happy",
+        "neutral": "neutral",
+        "sadness": "sad",
+        "surprised": "surprised",
+    },
     "iemocap": {
         "ang": "angry",
         "hap": "happy",

@@ -30,6 +30,7 @@ class Item:
       ``"unspecified"``), else None.
     - `valence`, `arousal`, `dominance`: dimensional ratings (IEMOCAP: mean of
       the annotators' 1-5 ratings), else None.
+    - `age`: the speaker's age in years where the corpus gives it (nEMO), else None.
     """
 
     path: Path
@@ -43,3 +44,4 @@ class Item:
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
+    age: int | None = None

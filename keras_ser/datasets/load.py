@@ -19,6 +19,7 @@ _CORPORA = {
         corpora.read_iemocap,
         "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt and Session1/sentences/wav/Ses01F_impro01/*.wav",
     ),
+    "nemo": ("nemo", corpora.read_nemo, "samples/EB0_anger_12.opus (+ data.tsv)"),
     "ravdess": ("ravdess", corpora.read_ravdess, "Actor_01/03-01-01-01-01-01-01.wav"),
     "savee": ("savee", corpora.read_savee, "DC_a01.wav or AudioData/DC/a01.wav"),
     "tess": ("tess", corpora.read_tess, "TESS Toronto emotional speech set data/OAF_angry/OAF_back_angry.wav"),

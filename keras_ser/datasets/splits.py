@@ -16,6 +16,9 @@ Speaker-independent protocols:
   (TESS: OAF, YAF), train on one speaker and test on the other; validation is
   a random share of the training speaker's files, so it is *not* speaker
   independent. `split(by="speaker")` refuses such corpora and points here.
+- `split_per_corpus(items)`: each corpus split by speaker on its own.
+- `leave_corpus_out(items, test_corpus)`: test on every file of one corpus,
+  train and validate on the speakers of the others.
 """
 
 import numpy as np
@@ -184,9 +187,10 @@ def held_out_speaker_split(items, test_speaker, val_fraction=0.2, seed=0):
 def split_per_corpus(items, seed=0, fractions=(0.7, 0.2, 0.1)):
     """(train, val, test) made corpus by corpus, so every corpus has test speakers.
 
-    Corpora with three or more speakers are split by speaker with `fractions`;
-    two-speaker corpora (TESS) hold their last speaker out for testing
-    (`held_out_speaker_split`, validation = `fractions[1]` of the other speaker's files).
+    Corpora with three or more speakers, or every corpus when the test share is
+    0, are split by speaker with `fractions`; otherwise two-speaker corpora (TESS)
+    hold their last speaker out for testing (`held_out_speaker_split`,
+    validation = `fractions[1]` of the other speaker's files).
     """
     by_corpus = {}
     for item in items:
@@ -194,7 +198,7 @@ def split_per_corpus(items, seed=0, fractions=(0.7, 0.2, 0.1)):
     parts = ([], [], [])
     for corpus, chosen in sorted(by_corpus.items()):
         speakers = sorted({item.speaker for item in chosen if item.speaker is not None})
-        if len(speakers) >= 3:
+        if len(speakers) >= 3 or not fractions[2]:
             corpus_parts = split(chosen, by="speaker", seed=seed, fractions=fractions)
         elif len(speakers) == 2:
             corpus_parts = held_out_speaker_split(chosen, speakers[-1], val_fraction=fractions[1], seed=seed)
@@ -203,3 +207,25 @@ def split_per_corpus(items, seed=0, fractions=(0.7, 0.2, 0.1)):
         for part, chosen_part in zip(parts, corpus_parts):
             part += chosen_part
     return parts
+
+
+def leave_corpus_out(items, test_corpus, seed=0, fractions=(0.7, 0.2, 0.1)):
+    """(train, val, test): test = every file of `test_corpus`; the other corpora give train and val.
+
+    The other corpora are split by speaker, corpus by corpus (`split_per_corpus`),
+    with the train and val shares of `fractions` renormalised to sum to 1, so
+    train and validation speakers are disjoint (a two-speaker corpus gives one
+    of each).
+    """
+    train_share, val_share, _ = _check_fractions(fractions)
+    test = [item for item in items if item.corpus == test_corpus]
+    rest = [item for item in items if item.corpus != test_corpus]
+    if not test or not rest:
+        corpora = sorted({item.corpus for item in items})
+        raise ValueError(
+            f"test_corpus {test_corpus!r} must be one of the corpora {corpora}, and at least one other corpus is needed"
+        )
+    # Rounded, so that a tie such as (0.6, 0.2) -> 7.5 / 2.5 of 10 speakers goes to train as in `split`.
+    shares = tuple(round(share / (train_share + val_share), 12) for share in (train_share, val_share))
+    train, val, _ = split_per_corpus(rest, seed=seed, fractions=(*shares, 0.0))
+    return train, val, test

@@ -14,7 +14,7 @@ TASK = "audio-classification"
 MISSING = "–"
 # Split kinds (keras_ser.training.config.SPLITS, recorded as training_data.split_kind) whose test speakers are
 # never training speakers; "random" shares speakers between parts.
-SPEAKER_INDEPENDENT_SPLITS = ("speaker", "fold", "held_out", "per_corpus")
+SPEAKER_INDEPENDENT_SPLITS = ("speaker", "fold", "held_out", "per_corpus", "leave_corpus_out")
 SPEAKER_INDEPENDENT = ("Test results are speaker-independent: the test speakers are never seen in training (see the "
                        "split under Training data for the validation speakers).")
 NOT_SPEAKER_INDEPENDENT = ("**Test results are NOT speaker-independent:** the same speakers appear in training and "

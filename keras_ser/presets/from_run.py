@@ -24,8 +24,9 @@ CORPUS_LICENSES = {
     "tess": "CC BY-NC-ND 4.0 (non-commercial)",
     "emodb": "free for research use",
     "fsdd": "CC BY-SA 4.0",
+    "nemo": "CC BY-NC-SA 4.0 (non-commercial)",
 }
-NON_COMMERCIAL = {"ravdess", "tess", "iemocap", "savee", "emovo", "crema_d"}
+NON_COMMERCIAL = {"ravdess", "tess", "iemocap", "savee", "emovo", "crema_d", "nemo"}
 
 
 def _hardware():
@@ -57,7 +58,10 @@ def _rhemo_parts(rhemo_dir, classifier):
     return json.loads((Path(rhemo_dir) / METRICS_FILE).read_text())
 
 
-def _split_description(kind, fractions):
+def _split_description(kind, fractions, test_corpus=""):
+    if kind == "leave_corpus_out":
+        return (f"leave one corpus out: tested on every file of {test_corpus}; the other corpora split by speaker, "
+                f"corpus by corpus, with the train / validation shares of {fractions}")
     if kind == "per_corpus":
         return (f"per corpus, by speaker: shares {fractions} of each corpus's speakers for train / validation / test; "
                 "two-speaker TESS tests on its held-out speaker (YAF) and validates on files of its training speaker")
@@ -121,7 +125,8 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         "name": name or config.name, "description": description,
         "architecture": ("RH-emo encoder + " if rhemo else "") + f"{config.model.variant} {config.model.builder}",
         "training_data": {"corpora": list(data.corpora), "classes": chosen.class_names,
-                          "split": _split_description(data.split, data.fractions), "split_kind": data.split,
+                          "split": _split_description(data.split, data.fractions, data.test_corpus),
+                          "split_kind": data.split,
                           "speakers": _speakers(chosen.parts), "seed": config.seed},
         "recipe": {"commands": commands, "config": (run_dir / "config.toml").read_text(), "hardware": _hardware(),
                    "wall_time_s": round(wall, 1), "best_epoch": run_metrics.get("best_epoch")},

@@ -11,7 +11,7 @@ from keras_ser.audio.spectrogram import STFTSettings, STFTSettingsError
 from keras_ser.datasets.load import CORPORA
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 
-SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus")
+SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus", "leave_corpus_out")
 TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
 NORMALIZATIONS = ("auto", "zscore", "max", "none")
@@ -48,6 +48,7 @@ class DataConfig:
     fold: int = 0
     folds: int = 4
     test_speaker: str = ""
+    test_corpus: str = ""  # split "leave_corpus_out": the corpus tested on, one of `corpora`
     segment_seconds: float = 4.0
     # The STFT (samples at 16 kHz, output size); METHODS.md §1's by default. Ch. 4: 320, 160.
     frame_length: int = STFTSettings.frame_length
@@ -151,6 +152,12 @@ class RunConfig:
             raise ConfigError("data.fold", f"must be in [0, data.folds={d.folds}), got {d.fold}")
         if d.split == "held_out" and not d.test_speaker:
             raise ConfigError("data.test_speaker", "split 'held_out' needs the speaker to test on (TESS: OAF or YAF)")
+        if d.split == "leave_corpus_out" and d.test_corpus not in d.corpora:
+            raise ConfigError("data.test_corpus", f"split 'leave_corpus_out' tests on one of data.corpora {d.corpora}, "
+                                                  f"got {d.test_corpus!r}")
+        if d.split == "leave_corpus_out" and len(set(d.corpora)) < 2:
+            raise ConfigError("data.test_corpus", f"split 'leave_corpus_out' trains on the corpora other than "
+                                                  f"{d.test_corpus!r}: add at least one to data.corpora")
         if d.features == "rhemo" and not d.rhemo_model:
             raise ConfigError("data.rhemo_model", "features 'rhemo' need the path of a trained RH-emo model")
         _positive("data.segment_seconds", d.segment_seconds)

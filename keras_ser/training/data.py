@@ -13,6 +13,7 @@ from keras_ser.datasets import (
     cached_features,
     corpus_classes,
     held_out_speaker_split,
+    leave_corpus_out,
     load_corpus,
     select_classes,
     speaker_folds,
@@ -86,6 +87,8 @@ def _split(items, data, seed):
             return split(items, by=data.split, seed=seed, fractions=data.fractions)
         if data.split == "per_corpus":
             return split_per_corpus(items, seed=seed, fractions=data.fractions)
+        if data.split == "leave_corpus_out":
+            return leave_corpus_out(items, data.test_corpus, seed=seed, fractions=data.fractions)
         if data.split == "fold":
             return speaker_folds(items, data.folds, seed=seed)[data.fold]
         return held_out_speaker_split(items, data.test_speaker, seed=seed)

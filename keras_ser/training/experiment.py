@@ -36,8 +36,8 @@ from keras_ser.training.plots import plot_paired_scores
 from keras_ser.training.processes import isolate_by_default, run_child
 from keras_ser.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, check_run_dir, train
 
-# Grid keys that repeat one setting (folds, seeds, held-out speakers): averaged over, and paired in tests.
-REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker")
+# Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
+REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
 EXPERIMENT_KEYS = ("name", "description", "base", "grid", "cases", "select", "compare")
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
