@@ -20,7 +20,8 @@ from keras_ser.presets import load
 
 
 def real_windows(model, count):
-    """`count` 4-s windows of real EmoDB / RAVDESS speech (noise when the corpora are absent)."""
+    """`count` 4-s windows of real speech, the first window of each of the first `count` EmoDB files (zero-padded
+    where a file is shorter than 4 s; noise when the corpora are absent)."""
     root = default_data_root()
     files = sorted((root / "emodb" / "wav").glob("*.flac"))[:count] if root and root.is_dir() else []
     windows = [model.preprocessor.windows(model.preprocessor.load(path))[0] for path in files]

@@ -121,16 +121,17 @@ def test_shipped_experiments_and_recipes_are_valid():
         assert load_config(path).validate().data.task == "emotion", path
 
 
-@pytest.mark.parametrize("isolate", ["--isolate", "--no-isolate"])
-def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate):
-    path = _write(tmp_path, """
+# Isolated: one fold (two runs, each a child process); in-process: two folds.
+@pytest.mark.parametrize("isolate, folds", [("--isolate", 1), ("--no-isolate", 2)])
+def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate, folds):
+    path = _write(tmp_path, f"""
 name = "tiny_experiment"
 [base]
-data = { corpora = ["emodb"], split = "fold", folds = 4, max_items = 80 }
-model = { builder = "a3", options = { filters = 4, hidden_units = 8 } }
-training = { batch_size = 16, epochs = 1 }
+data = {{ corpora = ["emodb"], split = "fold", folds = 4, max_items = 80 }}
+model = {{ builder = "a3", options = {{ filters = 4, hidden_units = 8 }} }}
+training = {{ batch_size = 16, epochs = 1 }}
 [grid]
-"data.fold" = [0, 1]
+"data.fold" = {list(range(folds))}
 "model.variant" = ["real", "mts"]
 [compare]
 key = "model.variant"
@@ -138,22 +139,22 @@ key = "model.variant"
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--discard-models", isolate]) == 0
     out = tmp_path / "runs" / "tiny_experiment"
     runs = sorted(path for path in out.iterdir() if path.is_dir())
-    assert len(runs) == 4 and all((run / "metrics.json").is_file() and not (run / "model.keras").exists()
-                                  for run in runs)
+    assert len(runs) == 2 * folds and all((run / "metrics.json").is_file() and not (run / "model.keras").exists()
+                                          for run in runs)
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["results"]) == 4 and len(summary["comparisons"]) == 1
+    assert len(summary["results"]) == 2 * folds and len(summary["comparisons"]) == 1
     markdown = (out / "summary.md").read_text()
     assert (out / "summary_uar.png").read_bytes().startswith(b"\x89PNG")
-    assert "| model.variant=mts | - | 2 |" in markdown and "| model.variant=real | - | 2 |" in markdown
-    assert "| real vs mts | all | 2 |" in markdown and "Partial" not in markdown
+    assert f"| model.variant=mts | - | {folds} |" in markdown and f"| model.variant=real | - | {folds} |" in markdown
+    assert f"| real vs mts | all | {folds} |" in markdown and "Partial" not in markdown
     # --summary-only summarises the finished runs and trains none
     (runs[0] / "metrics.json").unlink()
     capsys.readouterr()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--summary-only"]) == 0
-    assert "summarising the 3 of 4 runs that have finished" in capsys.readouterr().out
+    assert f"summarising the {2 * folds - 1} of {2 * folds} runs that have finished" in capsys.readouterr().out
     assert not (runs[0] / "metrics.json").exists()
-    assert len(json.loads((out / "summary.json").read_text())["results"]) == 3
-    assert "**Partial: 3 of 4 runs have finished.**" in (out / "summary.md").read_text()
+    assert len(json.loads((out / "summary.json").read_text())["results"]) == 2 * folds - 1
+    assert f"**Partial: {2 * folds - 1} of {2 * folds} runs have finished.**" in (out / "summary.md").read_text()
     # --plan lists every run in training order, finished or not, and trains none
     capsys.readouterr()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--plan"]) == 0
@@ -162,7 +163,7 @@ key = "model.variant"
     assert sorted(listed) == [run.name for run in runs] and listed[:2] == ["fold=0,variant=real", "fold=0,variant=mts"]
     pending = [line.split()[-1] for line in lines[:-1] if line.split()[1] == "pending"]
     assert pending == [runs[0].name]
-    assert lines[-1] == f"tiny_experiment: 3 of 4 runs finished in {tmp_path / 'runs'}/tiny_experiment"
+    assert lines[-1] == f"tiny_experiment: {2 * folds - 1} of {2 * folds} runs finished in {tmp_path / 'runs'}/tiny_experiment"
     assert not (runs[0] / "metrics.json").exists()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--summary-only"]) == 2
     assert "no run of experiment 'tiny_experiment' has finished in" in capsys.readouterr().err

@@ -252,3 +252,12 @@ def test_zoo_model_cards_overview_is_sorted_and_deterministic(tmp_path):
     mean = 100 * (0.58 + 0.795 + 0.985) / 3
     assert f"| [rhemo-qvgg16](#rhemo-qvgg16) | RH-emo encoder + quaternion VGG16 | 10,123,456 | {mean:.1f} | 81.2 / 79.5 |" in text
     assert text.index("## a-small") < text.index("## rhemo-qvgg16") and "### Licence" in text
+
+
+def test_data_notes_appear_under_the_results_and_in_the_zoo_overview(tmp_path):
+    noted = {**METADATA, "data_notes": {"emodb": "cut to 2 s"}}
+    assert "- **emodb:** cut to 2 s" in model_card(noted).text.split("## Results")[1]
+    assert "About the data" not in model_card(METADATA).text
+    make_preset(tmp_path / "a", noted)
+    make_preset(tmp_path / "b", {**METADATA, "name": "b"})
+    assert f"- **emodb** ({METADATA['name']}): cut to 2 s" in zoo_model_cards(tmp_path)

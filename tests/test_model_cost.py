@@ -68,6 +68,7 @@ def test_cost_table_rows_without_timing():
     assert rows[1]["flops"] - rows[0]["flops"] == 2 * (mts_conv - 503 * 124 * 10 * 5)
 
 
+@pytest.mark.isolated
 def test_cost_table_timing_and_formatting():
     rows = cost_table(names=("a3", "a3 mts"), batch_size=1, repeats=1)
     assert all(row["train_step_s"] > 0 and row["inference_s"] > 0 for row in rows)

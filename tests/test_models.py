@@ -72,7 +72,7 @@ PARAMETER_CASES = [
         alexnet, "real", 57_004_740,
         {"conv1": (127, 31, 64), "pool1": (63, 15, 64), "pool2": (31, 7, 192), "pool3": (15, 3, 256),
          "avg_pool": (6, 6, 256)},
-        id="alexnet-real",
+        id="alexnet-real", marks=pytest.mark.isolated,
     ),
     pytest.param(
         alexnet, "quaternion", 14_276_292,
@@ -115,7 +115,8 @@ PARAMETER_CASES = [
     # MTS layers hold exactly the parameters of the conv they replace.
     pytest.param(a1, "mts", 12_475_455, {"conv1": (503, 124, 1)}, id="a1-mts"),
     pytest.param(a3, "mts", 28_078_524, {"conv2": (242, 58, 10)}, id="a3-mts"),
-    pytest.param(alexnet, "mts", 57_004_740, {"conv1": (127, 31, 64), "pool3": (15, 3, 256)}, id="a4-alexnet-mts"),
+    pytest.param(alexnet, "mts", 57_004_740, {"conv1": (127, 31, 64), "pool3": (15, 3, 256)}, id="a4-alexnet-mts",
+                 marks=pytest.mark.isolated),
 ]
 
 

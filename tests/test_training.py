@@ -327,6 +327,7 @@ def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path,
     assert metrics["val"]["uar"] == pytest.approx(max(history["val_uar"]), abs=1e-9)
 
 
+@pytest.mark.isolated  # four trainings in one process: their traced functions would stay in the suite's memory
 def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, data_root):
     speaker = tiny(data={"task": "speaker", "split": "random"})
     train(speaker, tmp_path / "speaker", progress=False)

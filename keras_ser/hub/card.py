@@ -75,10 +75,12 @@ def zoo_model_cards(zoo_dir):
                      key=lambda metadata: metadata["name"])
     corpora = sorted({corpus for metadata in presets for corpus in _test(metadata)})
     independent = all(_split_kind(metadata) in SPEAKER_INDEPENDENT_SPLITS for metadata in presets)
+    notes = _overview_notes(presets)
     lines = ["# keras-ser model zoo", "",
              "> Generated from each preset's metadata.json by `keras-ser model-cards --write MODEL_CARDS.md`; do not edit by hand.", "",
              ("Test scores are speaker-independent (test speakers never seen in training); cells" if independent
               else "Not every model's test speakers are new to it (see each model's Results); cells") + " are accuracy / UAR in %.", "",
+             *([notes, ""] if notes else []),
              _row(["Model", "Architecture", "Parameters", "Mean test UAR", *corpora]), _row(["---"] * (4 + len(corpora)))]
     for metadata in presets:
         test = _test(metadata)
@@ -89,6 +91,24 @@ def zoo_model_cards(zoo_dir):
                            *(f"{_percent(test.get(c, {}).get('accuracy'))} / {_percent(test.get(c, {}).get('uar'))}"
                              for c in corpora)]))
     return "\n".join([*lines, "", *(_body(metadata, level=2) for metadata in presets)])
+
+
+def _overview_notes(presets):
+    """The presets' data notes as list items, each naming the models it applies to ("every model" when all)."""
+    models = {}  # (corpus, note) -> names of the presets carrying it, in the presets' order
+    for metadata in presets:
+        for corpus, note in (metadata.get("data_notes") or {}).items():
+            models.setdefault((corpus, note), []).append(metadata["name"])
+    return "\n".join(f"- **{corpus}** ({'every model' if len(names) == len(presets) else ', '.join(names)}): {note}"
+                     for (corpus, note), names in models.items())
+
+
+def _data_notes(metadata):
+    """Notes on the data of a preset's training and test scores (metadata "data_notes": corpus -> note), as list items.
+
+    For what the corpus name alone does not say, e.g. that a corpus was an altered copy (files cut to 2 s)."""
+    notes = metadata.get("data_notes") or {}
+    return "\n".join(["About the data:", "", *(f"- **{corpus}:** {note}" for corpus, note in notes.items())]) if notes else ""
 
 
 def _split_kind(metadata):
@@ -135,7 +155,7 @@ def _body(metadata, level=1):
              f"{heading} Usage",
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
-             f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata))]
+             f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata)]
     if "parameters" in metadata:
         counts = metadata["parameters"]
         parts += [f"{heading} Parameters", f"{_count(counts.get('total'))} in total, {_count(counts.get('trainable'))} trainable."]
