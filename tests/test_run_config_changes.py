@@ -1,11 +1,13 @@
 """A run directory refuses a changed configuration; the whole configuration is checked before features are computed."""
 
+import functools
 import json
 
 import pytest
+from test_training import tiny as training_tiny
 
 from keras_ser.training import run as run_module
-from keras_ser.training.config import ConfigError, ModelConfig, RunConfig, config_from_dict, dump_toml, load_config
+from keras_ser.training.config import ConfigError, ModelConfig, RunConfig, dump_toml, load_config
 from keras_ser.training.experiment import run_experiment, train_in_child
 from keras_ser.training.run import ChangedConfigError, train
 
@@ -34,14 +36,7 @@ corpora = "emodb"
 FAKE_METRICS = {"test": {"uar": 0.25, "accuracy": 0.25}, "val": {"uar": 0.25}, "wall_time_s": 1.0}
 
 
-def tiny(**sections):
-    raw = json.loads(json.dumps(TINY))
-    for section, values in sections.items():
-        if isinstance(values, dict):
-            raw.setdefault(section, {}).update(values)
-        else:
-            raw[section] = values
-    return config_from_dict(raw)
+tiny = functools.partial(training_tiny, TINY)
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ TINY = {
 }
 
 
-def tiny(**sections):
-    raw = json.loads(json.dumps(TINY))
+def tiny(base=TINY, **sections):
+    """`base` (a raw config) with `sections` merged in, validated."""
+    raw = json.loads(json.dumps(base))
     for section, values in sections.items():
         if isinstance(values, dict):
             raw.setdefault(section, {}).update(values)
