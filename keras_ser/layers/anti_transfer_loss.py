@@ -68,7 +68,7 @@ class AntiTransferLoss(keras.losses.Loss):
         features = ops.cast(features, self.dtype)
         if len(features.shape) != 4:
             raise ValueError(
-                f"AntiTransferLoss: feature maps must be (batch, height, width, channels), got shape {features.shape}"
+                f"AntiTransferLoss: feature maps must be (batch, height, width, channels), got shape {tuple(features.shape)}"
             )
         if self.aggregation == "gram":
             # One batched matmul (B, C, H*W) x (B, H*W, C); on TensorFlow about twice as fast as an einsum.
@@ -100,7 +100,7 @@ class AntiTransferLoss(keras.losses.Loss):
         if tuple(pretrained_features.shape[1:]) != tuple(trained_features.shape[1:]):
             raise ValueError(
                 "AntiTransferLoss: the pretrained and trained feature maps differ in shape: "
-                f"{pretrained_features.shape} vs {trained_features.shape}"
+                f"{tuple(pretrained_features.shape)} vs {tuple(trained_features.shape)}"
             )
         return self.beta * self.similarities(self.aggregate(pretrained_features), self.aggregate(trained_features))
 
