@@ -4,7 +4,7 @@ import importlib
 
 from keras_ser.version import __version__
 
-_SUBMODULES = ("audio", "datasets", "hub", "layers", "models", "presets", "training", "tuning")
+_SUBMODULES = ("audio", "datasets", "explain", "hub", "layers", "models", "presets", "training", "tuning")
 # Top-level functions and the module that defines them.
 _FUNCTIONS = {"load": "keras_ser.presets.loading", "list_models": "keras_ser.presets.registry"}
 

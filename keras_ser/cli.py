@@ -29,6 +29,40 @@ def _train(args):
     print(f"{config.name}: test accuracy {test['accuracy']:.4f}, UAR {test['uar']:.4f} -> {run_dir}")
 
 
+def _baseline(args):
+    from keras_ser.training import load_config, train
+    from keras_ser.training.config import BASELINE_BUILDER, ModelConfig, TrainingConfig
+
+    config = load_config(args.config)
+    options = config.model.options if config.model.builder == BASELINE_BUILDER else {}
+    options.update({key: value for key, value in (("classifier", args.classifier),
+                                                  ("standardization", args.standardization)) if value})
+    # The data section and the split as given; the network's sections do not apply.
+    config.model, config.training = ModelConfig(builder=BASELINE_BUILDER, options=options), TrainingConfig()
+    run_dir = args.run_dir or f"runs/{config.name}-egemaps"
+    metrics = train(config.validate(), run_dir, restart=args.restart)
+    test, chosen = metrics["test"], metrics["baseline"]["chosen_c"]
+    print(f"{config.name} (eGeMAPS, C={chosen:g}): test accuracy {test['accuracy']:.4f}, UAR {test['uar']:.4f} "
+          f"-> {run_dir}")
+
+
+def _evaluate(args):
+    from pathlib import Path
+
+    from keras_ser.presets import load
+    from keras_ser.training import load_config
+    from keras_ser.training.data import split_items
+
+    config = load_config(args.config)
+    items = split_items(config.data, config.seed).parts[args.part]
+    metrics = load(args.model).evaluate_items(items)
+    for corpus, scores in metrics["per_corpus"].items():
+        print(f"{corpus}: {scores['num_examples']} clips, accuracy {scores['accuracy']:.4f}, UAR {scores['uar']:.4f}")
+    print(f"all: {metrics['num_examples']} clips, accuracy {metrics['accuracy']:.4f}, UAR {metrics['uar']:.4f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(metrics, indent=1))
+
+
 def _experiment(args):
     from keras_ser.training.experiment import plan_experiment, run_experiment
 
@@ -84,10 +118,54 @@ def _tune(args):
         print(f"{len(tuner.oracle.trials)} trials; results in {args.directory}/{tuner.hypermodel.name}")
 
 
+def _check_timeline_options(args):
+    """Refuse option combinations of `predict` that do not go together, before the model loads."""
+    given = [flag for flag, value in (("--csv", args.csv), ("--plot", args.plot), ("--min-speech", args.min_speech),
+                                      ("--min-pause", args.min_pause)) if value is not None]
+    if not args.timeline:
+        if given:
+            raise ValueError(f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --timeline")
+        return
+    if len(args.targets) != 1:
+        raise ValueError(f"--timeline takes one audio file, got {len(args.targets)} targets")
+    if args.csv is not None and args.json:
+        raise ValueError("--csv and --json are alternatives: --csv OUT writes the timeline to OUT, --json prints it")
+    if args.windows:
+        raise ValueError("--windows and --timeline are alternatives: the timeline already lists every window")
+
+
+def _timeline(args, model):
+    given = {name: value for name, value in (("min_speech", args.min_speech), ("min_pause", args.min_pause))
+             if value is not None}
+    timeline = model.timeline(args.targets[0], hop_seconds=args.hop, progress=not args.json and sys.stdout.isatty(),
+                              **given)
+    if args.plot:
+        from keras_ser.presets.timeline_plot import plot_timeline
+
+        plot_timeline(timeline, args.plot)
+    if args.json:
+        print(json.dumps(timeline.to_dict(), indent=1))
+        return
+    if args.csv:
+        timeline.to_csv(args.csv)
+        print(f"timeline of {timeline.source} written to {args.csv}")
+    else:
+        print(f"{timeline.source}: {timeline.duration:.2f} s, {sum(s['speech'] for s in timeline)} speech windows")
+        for segment in timeline:
+            label = segment["label"]
+            what = f"{label} {segment['scores'][label]:.3f}" if segment["speech"] else "(no speech)"
+            print(f"  {segment['start']:8.2f}-{segment['end']:8.2f} s: {what}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+
+
 def _predict(args):
     from keras_ser.presets import load
 
+    _check_timeline_options(args)
     model = load(args.model)
+    if args.timeline:
+        return _timeline(args, model)
     results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
                                   progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
     if args.json:
@@ -104,6 +182,15 @@ def _predict(args):
     for failure in results.failures:
         print(f"keras-ser predict: skipped '{failure['source']}': {failure['error']}", file=sys.stderr)
     return 1 if results.failures else 0
+
+
+def _explain(args):
+    from keras_ser.explain import grad_cam, plot_grad_cam
+    from keras_ser.presets import load
+
+    cam = grad_cam(load(args.model), args.file, layer=args.layer, class_name=args.class_name)
+    plot_grad_cam(cam, args.out)
+    print(f"{args.file}: {cam.class_name} {cam.probability:.3f}; Grad-CAM at {cam.layer} written to {args.out}")
 
 
 def _models(args):
@@ -188,6 +275,23 @@ def build_parser():
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
     train.set_defaults(handler=_train)
+    baseline = commands.add_parser(
+        "baseline", help="the eGeMAPS + linear reference on a run configuration's data and split (needs [baselines])")
+    baseline.add_argument("config", help="path of the TOML run configuration (its data section is used)")
+    baseline.add_argument("--run-dir", help="where the run is written (default: runs/<name>-egemaps)")
+    baseline.add_argument("--classifier", choices=("svm", "logistic"), help="linear SVM (default) or logistic regression")
+    baseline.add_argument("--standardization", choices=("global", "corpus", "speaker"),
+                          help="feature statistics of the training speakers (global, default), or of each corpus "
+                               "or speaker itself")
+    baseline.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
+    baseline.set_defaults(handler=_baseline)
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a model from the audio files of one part of a run configuration's split")
+    evaluate.add_argument("model", help="zoo name, preset folder or hf://org/name")
+    evaluate.add_argument("config", help="a TOML run configuration: its data section and seed give the split")
+    evaluate.add_argument("--part", choices=("test", "val", "train"), default="test", help="which part (default: test)")
+    evaluate.add_argument("--out", help="also write the metrics (overall and per corpus) to this JSON file")
+    evaluate.set_defaults(handler=_evaluate)
     experiment = commands.add_parser("experiment", help="run every configuration of an experiment and summarise it")
     experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")
     experiment.add_argument("--runs-dir", default="runs", help="where runs and the summary go (default: runs)")
@@ -251,7 +355,25 @@ def build_parser():
     predict.add_argument("--on-error", choices=("skip", "fail"), default="skip",
                          help="unreadable files: skip them, report them all on stderr and exit with 1 (default), "
                               "or stop at the first one (exit 2)")
+    predict.add_argument("--timeline", action="store_true",
+                         help="one long recording: speech and pauses over time, each speech window labelled")
+    predict.add_argument("--csv", metavar="OUT", help="with --timeline: write the timeline to OUT as CSV")
+    predict.add_argument("--plot", metavar="OUT", help="with --timeline: write a plot of it to OUT (PNG)")
+    predict.add_argument("--min-speech", type=float, metavar="SECONDS",
+                         help="with --timeline: shorter speech is ignored (default: 0.3)")
+    predict.add_argument("--min-pause", type=float, metavar="SECONDS",
+                         help="with --timeline: shorter pauses count as speech (default: 0.5)")
     predict.set_defaults(handler=_predict)
+    explain = commands.add_parser("explain",
+                                  help="plot where in a clip's spectrogram a model finds its class (Grad-CAM)")
+    explain.add_argument("file", help="an audio file")
+    explain.add_argument("--out", required=True, help="the PNG to write")
+    explain.add_argument("--model", default=DEFAULT_MODEL,
+                         help=f"zoo name, preset folder or hf://org/name (default: {DEFAULT_MODEL})")
+    explain.add_argument("--class", dest="class_name", metavar="NAME", help="the class to explain (default: the clip's top class)")
+    explain.add_argument("--layer", metavar="NAME",
+                         help="the conv layer, by name or path such as alexnet/conv5 (default: the last one)")
+    explain.set_defaults(handler=_explain)
     zoo_models = commands.add_parser("models", help="list the zoo's models")
     zoo_models.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern (default: *)")
     zoo_models.set_defaults(handler=_models)

@@ -73,3 +73,19 @@ def test_tensorflow_import_notices_stay_off_stderr(preset, tmp_path):
     assert done.stdout.startswith(f"{clip}: ")
     for notice in ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard", "I tensorflow"):
         assert notice not in done.stderr
+
+
+def test_evaluate_scores_a_model_on_the_test_speakers_of_a_config(preset, data_root, tmp_path, capsys):
+    from keras_ser.training import load_config
+    from keras_ser.training.data import split_items
+
+    config = tmp_path / "split.toml"
+    config.write_text('[data]\ncorpora = ["emodb"]\nmax_items = 40\nfractions = [0.6, 0.2, 0.2]\n')
+    out = tmp_path / "metrics.json"
+    main(["evaluate", preset, str(config), "--out", str(out)])
+    test = split_items(load_config(config).data).parts["test"]
+    metrics = json.loads(out.read_text())
+    assert metrics["num_examples"] == len(test) and sum(map(sum, metrics["confusion_matrix"])) == len(test)
+    assert f"all: {len(test)} clips, accuracy {metrics['accuracy']:.4f}" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "no-such-preset"), str(config)]) == 2
+    assert "no-such-preset" in capsys.readouterr().err

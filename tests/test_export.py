@@ -11,7 +11,7 @@ import pytest
 
 from keras_ser.audio import Spectrogram, ZScoreNormalizer
 from keras_ser.layers import QuaternionConv2D, QuaternionDense
-from keras_ser.presets.export import EXPORT_FORMATS, export_model
+from keras_ser.presets.export import EXPORT_FORMATS, FourierConvolutionSpectrogram, export_model
 
 tf = pytest.importorskip("tensorflow")
 
@@ -25,17 +25,11 @@ SAMPLES = 16000
 ONNX_INSTALLED = all(importlib.util.find_spec(name) for name in ("tf2onnx", "onnx"))
 
 
-def classifier(stft=True):
-    """Audio → spectrogram → z-score → conv, quaternion conv, quaternion dense → 3-class softmax.
-
-    With `stft=False` the audio is reshaped to an image instead of transformed.
-    """
+def classifier():
+    """Audio → spectrogram → z-score → conv, quaternion conv, quaternion dense → 3-class softmax."""
     keras.utils.set_random_seed(3)
     audio = keras.Input((SAMPLES,), name="audio")
-    if stft:
-        x = ZScoreNormalizer(mean=0.8, std=1.5, name="normalizer")(Spectrogram(name="spectrogram")(audio))
-    else:
-        x = ZScoreNormalizer(mean=0.0, std=0.1, name="normalizer")(keras.layers.Reshape((125, 128, 1))(audio))
+    x = ZScoreNormalizer(mean=0.8, std=1.5, name="normalizer")(Spectrogram(name="spectrogram")(audio))
     x = keras.layers.MaxPooling2D((8, 4))(x)
     x = keras.layers.Conv2D(4, 3, padding="same")(x)
     x = QuaternionConv2D(8, 3, strides=2, activation="relu")(x)
@@ -117,31 +111,62 @@ def test_tflite_falls_back_to_select_ops_and_warns(tmp_path):
     assert list(input_details["shape_signature"]) == [-1, 6]
 
 
-@pytest.mark.skipif(not ONNX_INSTALLED, reason="tf2onnx and onnx are not installed")
-def test_onnx_runs_in_onnxruntime_and_matches_the_model(batch, tmp_path):
+def run_onnx(path, inputs):
     onnxruntime = pytest.importorskip("onnxruntime")
-    model = classifier(stft=False)
-    expected = predict(model, batch)
-    path = export_model(model, tmp_path / "classifier", format="onnx", verbose=False)
-    assert path == tmp_path / "classifier.onnx"
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (onnx_input,) = session.get_inputs()
-    assert onnx_input.shape[1] == SAMPLES and not isinstance(onnx_input.shape[0], int)
-    (probabilities,) = session.run(None, {onnx_input.name: batch})
-    np.testing.assert_allclose(probabilities, expected, atol=1e-4, rtol=1e-3)
+    assert onnx_input.shape[1] == inputs.shape[1] and not isinstance(onnx_input.shape[0], int)  # dynamic batch
+    (outputs,) = session.run(None, {onnx_input.name: inputs})
+    return outputs
 
 
-@pytest.mark.skipif(not ONNX_INSTALLED, reason="tf2onnx and onnx are not installed")
-def test_onnx_refuses_the_stft_that_tf2onnx_cannot_convert(model, tmp_path):
-    with pytest.raises(RuntimeError, match=r"could not convert these TensorFlow ops of 'audio_classifier' to ONNX: "
-                                           r"Imag, RFFT, Real .*Spectrogram.*export it as savedmodel or tflite"):
-        export_model(model, tmp_path / "classifier", format="onnx")
+@pytest.mark.parametrize("settings", [
+    {},
+    {"mel_bins": 40, "compression": "log", "time_steps": 100},
+    {"frame_length": 320, "hop_length": 160, "time_steps": 90, "frequency_bins": 161},
+])
+def test_convolution_stft_computes_the_spectrogram(batch, settings):
+    expected = keras.ops.convert_to_numpy(Spectrogram(**settings)(batch))
+    actual = keras.ops.convert_to_numpy(FourierConvolutionSpectrogram(**settings)(batch))
+    np.testing.assert_allclose(actual, expected, atol=2e-3 if settings.get("compression") == "log" else 1e-4)
+
+
+@pytest.mark.skipif(not ONNX_INSTALLED, reason='tf2onnx and onnx are not installed: pip install -e ".[onnx]"')
+def test_onnx_exports_the_stft_and_matches_the_model(model, batch, expected, tmp_path):
+    path = export_model(model, tmp_path / "classifier", format="onnx", verbose=False)
+    assert path == tmp_path / "classifier.onnx"
+    np.testing.assert_allclose(run_onnx(path, batch), expected, atol=1e-4, rtol=1e-3)
+    assert type(model.get_layer("spectrogram")) is Spectrogram  # the model itself is unchanged
+
+
+@pytest.mark.skipif(not ONNX_INSTALLED, reason='tf2onnx and onnx are not installed: pip install -e ".[onnx]"')
+def test_cli_exports_the_smallest_preset_to_onnx(tmp_path):
+    from keras_ser.cli import main
+    from keras_ser.presets import load
+
+    preset = load("rhemo")
+    rng = np.random.default_rng(1)
+    t = np.arange(preset.preprocessor.window_samples) / 16000
+    windows = np.stack([0.5 * np.sin(2 * np.pi * 220 * t * (1 + t)), 0.1 * rng.standard_normal(t.size),
+                        np.zeros(t.size)]).astype("float32")
+    assert main(["export", "rhemo", "--format", "onnx", "--output", str(tmp_path / "rhemo")]) == 0
+    np.testing.assert_allclose(run_onnx(tmp_path / "rhemo.onnx", windows), preset.predict(windows, verbose=0),
+                               atol=1e-5)
+
+
+@pytest.mark.skipif(not ONNX_INSTALLED, reason='tf2onnx and onnx are not installed: pip install -e ".[onnx]"')
+def test_onnx_names_the_ops_tf2onnx_cannot_convert(tmp_path):
+    audio = keras.Input((SAMPLES,))
+    real, _ = keras.ops.stft(audio, 256, 128, 256)
+    with pytest.raises(RuntimeError, match=r"could not convert these TensorFlow ops of 'raw_stft' to ONNX: "
+                                           r"RFFT, Real; export it as savedmodel or tflite"):
+        export_model(keras.Model(audio, real, name="raw_stft"), tmp_path / "stft", format="onnx")
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(ONNX_INSTALLED, reason="tf2onnx and onnx are installed; the ONNX export itself is tested")
 def test_onnx_without_its_packages_names_them(model, tmp_path):
-    with pytest.raises(ImportError, match=r"ONNX export needs .*(tf2onnx|onnx).*pip install tf2onnx onnx"):
+    with pytest.raises(ImportError, match=r'ONNX export needs .*(tf2onnx|onnx).*pip install "keras-ser\[onnx\]"'):
         export_model(model, tmp_path / "classifier", format="onnx")
     assert not any(tmp_path.iterdir())
 

@@ -129,6 +129,16 @@ def test_data_loading_needs_no_tensorflow(emodb_clips, tmp_path):
         f" cache_dir={str(tmp_path)!r}, progress=False)\n"
         "x, y = fs.dataset([0] * len(fs), batch_size=2)[0]\n"
         "assert x.shape[1:] == (512, 128, 1)\n"
+        "from keras_ser.datasets.cache import FrontEnd\n"
+        "from keras_ser.training.augmentation import Augmentation\n"
+        "from keras_ser.training.loader import CropSource, TrainingDataset\n"
+        f"frames = cached_features(fs.items, 'emodb', FrontEnd(layout='frames', speed=1.1), cache_dir={str(tmp_path)!r},"
+        " progress=False)\n"
+        "augment = Augmentation(6, (10, 30), 2, 40, 2, 12, (1.1,), 0.2)\n"
+        "batches = TrainingDataset(CropSource([frames], fs.items, 501, 512, 0.0), [0, 1, 2], 2, augmentation=augment,"
+        " stft=FrontEnd().stft, weights=[0.5, 0.25, 0.25])\n"
+        "x, y = batches[0]\n"
+        "assert x.shape == (2, 512, 128, 1) and y.shape == (2, 3)\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     env = {**os.environ, "KERAS_BACKEND": backend}

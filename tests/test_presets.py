@@ -324,6 +324,7 @@ def test_preprocessor_stft_settings_round_trip_and_bad_ones_are_named():
     ch4 = AudioPreprocessor(segment_seconds=2.0, stft=STFTSettings(320, 160, 201, 160))
     config = json.loads(json.dumps(ch4.get_config()))
     assert config["stft"] == {"frame_length": 320, "hop_length": 160, "time_steps": 201, "frequency_bins": 160,
+                              "mel_bins": 0, "compression": "none",
                               "window": "hamming (periodic)", "magnitude": True, "centered": True}
     assert AudioPreprocessor.from_config(config) == ch4
     # a preprocessor.json written before the STFT was configurable holds the defaults

@@ -1,7 +1,7 @@
 """Audio input: decoding, segmentation, the spectrogram front end and normalisers."""
 
 from keras_ser.audio.io import AudioError, load, load_array
-from keras_ser.audio.normalization import MaxNormalizer, ZScoreNormalizer
+from keras_ser.audio.normalization import NORMALIZERS, MaxNormalizer, UtteranceNormalizer, ZScoreNormalizer
 from keras_ser.audio.segmentation import segment
 from keras_ser.audio.spectrogram import (
     FREQ_BINS,
@@ -17,11 +17,13 @@ __all__ = [
     "AudioError",
     "FREQ_BINS",
     "MaxNormalizer",
+    "NORMALIZERS",
     "SAMPLE_RATE",
     "Spectrogram",
     "STFTSettings",
     "STFTSettingsError",
     "TIME_STEPS",
+    "UtteranceNormalizer",
     "ZScoreNormalizer",
     "load",
     "load_array",

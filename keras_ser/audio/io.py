@@ -14,6 +14,8 @@ MIN_INFERRED_SAMPLES = 128
 # Integer PCM sample types: (full scale, value of silence).
 PCM_SCALES = {"int8": (2**7, 0), "uint8": (2**7, 128), "int16": (2**15, 0), "int32": (2**31, 0)}
 BYTES = (bytes, bytearray, memoryview)
+# AudioStream decodes this many seconds of the file at a time.
+BLOCK_SECONDS = 10.0
 
 
 class AudioError(ValueError):
@@ -31,6 +33,11 @@ def check_rate(value, name):
     if not (number and value > 0 and float(value).is_integer()):
         raise ValueError(f"{name} must be a positive integer sample rate in Hz, got {value!r}")
     return int(value)
+
+
+def is_file_source(source):
+    """Whether `source` is a file (a path, the file's bytes or a file-like object) rather than an array of samples."""
+    return isinstance(source, (str, os.PathLike, *BYTES)) or callable(getattr(source, "read", None))
 
 
 def source_name(source):
@@ -70,9 +77,18 @@ def _stream(source, name):
     return source
 
 
+def _mixdown(frames):
+    """(frames, channels) samples as a 1-D signal, the channels averaged."""
+    return frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
+
+
+def _unreadable(name, error):
+    return AudioError(name, f"not a readable audio file or a damaged one (libsndfile: {error})")
+
+
 def _mono(frames, rate, sr):
     """(frames, channels) samples at `rate` Hz as a contiguous 1-D float32 signal at `sr` Hz."""
-    signal = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
+    signal = _mixdown(frames)
     if rate != sr:
         signal = soxr.resample(signal, rate, sr, quality="HQ")
     return np.ascontiguousarray(signal, dtype=np.float32)
@@ -93,12 +109,57 @@ def load(path, sr=16000):
     try:
         data, file_sr = soundfile.read(stream, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioError(name, f"not a readable audio file or a damaged one (libsndfile: {error})") from None
+        raise _unreadable(name, error) from None
     if data.shape[0] == 0:
         raise AudioError(name, "the file holds zero audio frames")
     if not np.isfinite(data).all():
         raise AudioError(name, "the samples contain NaN or Inf values")
     return _mono(data, file_sr, sr)
+
+
+class AudioStream:
+    """An audio file read as `load` reads it, but block by block, so that a long file needs little memory.
+
+    Iterating yields consecutive 1-D float32 mono blocks at `sr` Hz, from the start of the file each
+    time; use it as a context manager, or `close()` it. Takes what `load` takes (a pipe is read into memory
+    first: libsndfile needs to seek) and raises the same `AudioError`s, when opened or while iterating.
+    """
+
+    def __init__(self, path, sr=16000):
+        self.sr = check_rate(sr, "sr")
+        self.name = source_name(path)
+        stream = _stream(path, self.name)
+        try:
+            self._file = soundfile.SoundFile(stream)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+            raise _unreadable(self.name, error) from None
+        if self._file.frames == 0:
+            self._file.close()
+            raise AudioError(self.name, "the file holds zero audio frames")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self._file.close()
+
+    def __iter__(self):
+        rate = self._file.samplerate
+        resampler = soxr.ResampleStream(rate, self.sr, 1, dtype="float32", quality="HQ") if rate != self.sr else None
+        try:
+            self._file.seek(0)
+            for frames in self._file.blocks(int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
+                if not np.isfinite(frames).all():
+                    raise AudioError(self.name, "the samples contain NaN or Inf values")
+                signal = np.ascontiguousarray(_mixdown(frames))
+                yield signal if resampler is None else resampler.resample_chunk(signal)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise _unreadable(self.name, error) from None
+        if resampler is not None:
+            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
 def _frames(array, channels_first):
@@ -124,7 +185,7 @@ def load_array(audio, sampling_rate, sr=16000, channels_first=None):
     scipy.io.wavfile.read) is scaled by its type's range: int8, int16 and int32 are
     divided by 2**7, 2**15 and 2**31; uint8 is centred on 128 and divided by 128.
     """
-    if isinstance(audio, (str, os.PathLike, *BYTES)) or callable(getattr(audio, "read", None)):
+    if is_file_source(audio):
         raise ValueError(f"audio must be an array of samples, got {type(audio).__name__}; read files, bytes and "
                          "file-like objects with keras_ser.audio.load or SERClassifier.predict_file")
     sampling_rate = check_rate(sampling_rate, "sampling_rate")

@@ -1,4 +1,4 @@
-"""Feature normalisers whose training-set statistics are saved with the model."""
+"""Feature normalisers: training-set statistics saved with the model, or each example's own."""
 
 import keras
 import numpy as np
@@ -70,6 +70,7 @@ class _Normalizer(keras.layers.Layer):
 class ZScoreNormalizer(_Normalizer):
     """(x − mean) / std with the training set's global mean and standard deviation."""
 
+    kind = "zscore"
     _statistics = ("mean", "std")
 
     def __init__(self, mean=None, std=None, **kwargs):
@@ -100,6 +101,7 @@ class ZScoreNormalizer(_Normalizer):
 class MaxNormalizer(_Normalizer):
     """x / maximum, scaling non-negative features to [0, 1] by the training set's maximum."""
 
+    kind = "max"
     _statistics = ("maximum",)
 
     def __init__(self, maximum=None, **kwargs):
@@ -121,3 +123,41 @@ class MaxNormalizer(_Normalizer):
     def call(self, x):
         x = ops.cast(x, self.compute_dtype)
         return x / ops.cast(self._maximum_weight, x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class UtteranceNormalizer(keras.layers.Layer):
+    """Each example's own z-score per frequency bin: mean and variance over its time axis (axis 1).
+
+    (B, time, frequency, channels) → the same shape. The statistics cover all time
+    steps of the window (zero-padding included); `EPSILON` is added to the variance,
+    so a bin constant over time (digital silence) becomes 0. Nothing is fitted.
+    """
+
+    kind = "utterance"
+    EPSILON = 1e-8
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.trainable = False
+
+    @property
+    def statistics(self):
+        """None are fitted: {}."""
+        return {}
+
+    def adapt(self, data):
+        """Nothing to fit: each example is normalised by its own statistics."""
+        return self
+
+    def call(self, x):
+        x = ops.cast(x, "float32")  # EPSILON would vanish in float16
+        mean = ops.mean(x, axis=1, keepdims=True)
+        variance = ops.mean(ops.square(x - mean), axis=1, keepdims=True)
+        return ops.cast((x - mean) / ops.sqrt(variance + self.EPSILON), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+NORMALIZERS = {layer.kind: layer for layer in (ZScoreNormalizer, MaxNormalizer, UtteranceNormalizer)}

@@ -28,14 +28,21 @@ def segment(x, seconds=4.0, hop=None, sr=16000, min_tail=0.5):
         if samples < 1:
             raise ValueError(
                 f"{name} must be at least one sample, {1 / sr:g} s at {sr} Hz; {value:g} s rounds to 0 samples")
-    if x.shape[0] <= width:
-        return np.pad(x, (0, width - x.shape[0]))[None]
-    count = (x.shape[0] - width) // step + 1
-    covered = (count - 1) * step + width
-    if x.shape[0] - covered >= min_tail * min(step, width):
-        count += 1
-    needed = (count - 1) * step + width
-    padded = np.pad(x, (0, max(0, needed - x.shape[0])))
-    starts = np.arange(count) * step
+    starts = window_starts(x.shape[0], width, step, min_tail)
+    padded = np.pad(x, (0, max(0, starts[-1] + width - x.shape[0])))
     return np.stack([padded[s : s + width] for s in starts])
+
+
+def window_starts(length, width, step, min_tail=0.5):
+    """Start samples of the windows `segment` cuts from `length` samples: `width` long, `step` apart.
+
+    The tail rule is `segment`'s; a signal no longer than one window gives the single start 0.
+    """
+    if length <= width:
+        return np.zeros(1, dtype=np.int64)
+    count = (length - width) // step + 1
+    covered = (count - 1) * step + width
+    if length - covered >= min_tail * min(step, width):
+        count += 1
+    return np.arange(count, dtype=np.int64) * step
 

@@ -7,11 +7,16 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ser.audio.mel import mel_filterbank, most_mel_bins
+
 SAMPLE_RATE = 16000
 FRAME_LENGTH = 256  # 16 ms at 16 kHz
 HOP_LENGTH = 128  # 50 % overlap
 TIME_STEPS = 512
 FREQ_BINS = 128
+COMPRESSIONS = ("none", "log")
+# compression "log" takes log(magnitude + LOG_FLOOR x the window's sum): 120 dB below full scale.
+LOG_FLOOR = 1e-6
 
 
 class STFTSettingsError(ValueError):
@@ -24,21 +29,32 @@ class STFTSettingsError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class STFTSettings:
-    """Window and hop (samples at 16 kHz) and the output size; the defaults are METHODS.md §1's.
+    """Window and hop (samples at 16 kHz), the output size and the frequency scale; the defaults are METHODS.md §1's.
 
     Ch. 4 of the thesis used 20 ms windows with a 10 ms hop: `STFTSettings(320, 160, ...)`.
+    `mel_bins` > 0 replaces the `frequency_bins` linear bins (then unused) by that many
+    mel bands (`keras_ser.audio.mel.mel_filterbank`: HTK triangles over 0-8 kHz, applied
+    to the magnitudes of all frame_length // 2 + 1 bins). `compression = "log"` gives
+    log(magnitude + floor), where the floor, `log_floor`, is 1e-6 x the window's sum:
+    120 dB below the magnitude of a full-scale constant signal (1.4e-4 for the 256-sample
+    Hamming window, about the magnitude of 16-bit quantisation noise in one STFT bin), so
+    silence and padding stay finite.
     """
 
     frame_length: int = FRAME_LENGTH
     hop_length: int = HOP_LENGTH
     time_steps: int = TIME_STEPS
     frequency_bins: int = FREQ_BINS
+    mel_bins: int = 0
+    compression: str = "none"
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise STFTSettingsError(field.name, f"must be a positive integer, got {value!r}")
+        for name in ("frame_length", "hop_length", "time_steps", "frequency_bins", "mel_bins"):
+            value = getattr(self, name)
+            optional = name == "mel_bins"
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if optional else 1):
+                what = "0 (off) or a positive integer" if optional else "a positive integer"
+                raise STFTSettingsError(name, f"must be {what}, got {value!r}")
         if self.hop_length > self.frame_length:
             raise STFTSettingsError(
                 "hop_length", f"{self.hop_length} must not exceed frame_length ({self.frame_length})")
@@ -46,6 +62,23 @@ class STFTSettings:
             raise STFTSettingsError(
                 "frequency_bins", f"{self.frequency_bins} exceeds the {self.frame_length // 2 + 1} bins "
                 f"of a {self.frame_length}-sample window")
+        if self.mel_bins and (self.mel_bins > self.frame_length // 2 + 1 or not mel_filterbank(
+                self.frame_length, self.mel_bins, SAMPLE_RATE).max(axis=0).all()):
+            raise STFTSettingsError(
+                "mel_bins", f"{self.mel_bins} mel bands on a {self.frame_length}-sample window leave bands without "
+                f"any STFT bin; use at most {most_mel_bins(self.frame_length, SAMPLE_RATE)} or a longer frame_length")
+        if self.compression not in COMPRESSIONS:
+            raise STFTSettingsError("compression", f"{self.compression!r} is not one of {', '.join(COMPRESSIONS)}")
+
+    @property
+    def bins(self):
+        """Frequency bins of the output: `mel_bins` when set, else `frequency_bins`."""
+        return self.mel_bins or self.frequency_bins
+
+    @property
+    def log_floor(self):
+        """What compression "log" adds to the magnitudes before the logarithm."""
+        return LOG_FLOOR * float(_hamming(self.frame_length).sum())
 
     def frames(self, samples):
         """Frames of the centred STFT of `samples` samples (before padding or cropping to time_steps)."""
@@ -83,20 +116,32 @@ def _fit_time_axis(frames, time_steps, pad, shape):
     return pad(frames, [[0, 0], [0, time_steps - shape(frames)[1]], [0, 0]])
 
 
+def _frequency_scale(magnitude, settings, xp):
+    """The kept linear bins or the mel bands of (B, T, all bins) magnitudes, compressed; `xp`: numpy or keras.ops."""
+    if settings.mel_bins:
+        magnitude = xp.matmul(magnitude, mel_filterbank(settings.frame_length, settings.mel_bins, SAMPLE_RATE))
+    else:
+        magnitude = magnitude[:, :, : settings.frequency_bins]
+    if settings.compression == "log":
+        magnitude = xp.log(magnitude + settings.log_floor)
+    return magnitude
+
+
 @keras.saving.register_keras_serializable(package="keras_ser")
 class Spectrogram(keras.layers.Layer):
-    """Magnitude STFT of (B, samples) audio → (B, time_steps, frequency_bins, 1).
+    """Magnitude STFT of (B, samples) audio → (B, time_steps, bins, 1).
 
     Periodic Hamming window, centred with reflection padding, magnitude only;
-    the lowest `frequency_bins` bins are kept and time is zero-padded or cropped
-    to `time_steps` frames. The defaults (STFTSettings) give METHODS.md §1's
-    (B, 512, 128, 1). `spectrogram()` computes the same with numpy.
+    time is zero-padded or cropped to `time_steps` frames, then the lowest
+    `frequency_bins` bins are kept (or `mel_bins` mel bands made) and compressed
+    as `STFTSettings` says. The defaults give METHODS.md §1's (B, 512, 128, 1).
+    `spectrogram()` computes the same with numpy.
     """
 
     def __init__(self, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH, time_steps=TIME_STEPS,
-                 frequency_bins=FREQ_BINS, **kwargs):
+                 frequency_bins=FREQ_BINS, mel_bins=0, compression="none", **kwargs):
         super().__init__(**kwargs)
-        self.settings = STFTSettings(frame_length, hop_length, time_steps, frequency_bins)
+        self.settings = STFTSettings(frame_length, hop_length, time_steps, frequency_bins, mel_bins, compression)
         self.trainable = False
 
     def call(self, waves):
@@ -110,12 +155,11 @@ class Spectrogram(keras.layers.Layer):
             window="hamming",
             center=True,
         )
-        magnitude = ops.sqrt(ops.square(real) + ops.square(imag))[:, :, : s.frequency_bins]
-        magnitude = _fit_time_axis(magnitude, s.time_steps, ops.pad, ops.shape)
-        return ops.expand_dims(magnitude, -1)
+        magnitude = _fit_time_axis(ops.sqrt(ops.square(real) + ops.square(imag)), s.time_steps, ops.pad, ops.shape)
+        return ops.expand_dims(_frequency_scale(magnitude, s, ops), -1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.settings.time_steps, self.settings.frequency_bins, 1)
+        return (input_shape[0], self.settings.time_steps, self.settings.bins, 1)
 
     def get_config(self):
         return {**super().get_config(), **dataclasses.asdict(self.settings)}
@@ -129,12 +173,11 @@ def _hamming(length):
 
 
 def spectrogram(waves, settings=STFTSettings()):
-    """Numpy twin of `Spectrogram`: (B, samples) float audio → (B, time_steps, frequency_bins, 1) float32."""
+    """Numpy twin of `Spectrogram`: (B, samples) float audio → (B, time_steps, settings.bins, 1) float32."""
     waves = _check_waves(np.asarray(waves, dtype=np.float32), settings.frame_length)
     half = settings.frame_length // 2
     padded = np.pad(waves, [[0, 0], [half, half]], mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, settings.frame_length, axis=1)[:, :: settings.hop_length]
     spectrum = np.fft.rfft(frames * _hamming(settings.frame_length), n=settings.frame_length, axis=-1)
-    magnitude = np.abs(spectrum[:, :, : settings.frequency_bins]).astype(np.float32)
-    magnitude = _fit_time_axis(magnitude, settings.time_steps, np.pad, np.shape)
-    return magnitude[..., None]
+    magnitude = _fit_time_axis(np.abs(spectrum).astype(np.float32), settings.time_steps, np.pad, np.shape)
+    return _frequency_scale(magnitude, settings, np)[..., None]

@@ -13,17 +13,27 @@ import keras
 import numpy as np
 
 from keras_ser.audio import STFTSettings, load, segment, spectrogram
+from keras_ser.audio.speed import change_speed
 from keras_ser.version import __version__
 
 CACHE_ENV = "KERAS_SER_CACHE"
 FEATURES_FILE = "features.npy"
 INDEX_FILE = "item_index.npy"
 MANIFEST_FILE = "manifest.json"
+# Settings added after caches existed: they enter the key only when set, so the default keys stay as they were.
+LATER_FRONT_END_DEFAULTS = {"layout": "windows", "speed": 1.0}
+LATER_STFT_DEFAULTS = {"mel_bins": 0, "compression": "none"}
+LAYOUTS = ("windows", "frames")
 
 
 @dataclasses.dataclass(frozen=True)
 class FrontEnd:
-    """Settings that determine the cached features (METHODS.md §1 defaults)."""
+    """Settings that determine the cached features (METHODS.md §1 defaults; `stft` holds mel bands, compression).
+
+    `layout` "frames" keeps each file's whole spectrogram, one row per STFT frame, for random crops
+    (`keras_ser.training.loader.CropSource`) instead of fixed windows; `speed` plays the audio that
+    many times as fast first (speed perturbation, `keras_ser.audio.speed.change_speed`).
+    """
 
     sample_rate: int = 16000
     segment_seconds: float = 4.0
@@ -31,10 +41,20 @@ class FrontEnd:
     min_tail: float = 0.5
     dtype: str = "float16"
     stft: STFTSettings = STFTSettings()
+    layout: str = "windows"
+    speed: float = 1.0
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
 
     def features(self, path):
-        """Spectrograms (segments, time_steps, frequency_bins, 1) of one audio file."""
-        signal = load(path, sr=self.sample_rate)
+        """Spectrograms (segments, time_steps, stft.bins, 1) of one audio file; "frames": (frames, stft.bins, 1)."""
+        signal = change_speed(load(path, sr=self.sample_rate), self.speed, self.sample_rate)
+        if self.layout == "frames":
+            signal = np.pad(signal, (0, max(0, self.stft.frame_length - len(signal))))  # at least one full frame
+            whole = dataclasses.replace(self.stft, time_steps=self.stft.frames(len(signal)))
+            return spectrogram(signal[None], whole)[0].astype(self.dtype)
         windows = segment(signal, self.segment_seconds, self.hop_seconds, self.sample_rate, self.min_tail)
         return spectrogram(windows, self.stft).astype(self.dtype)
 
@@ -51,8 +71,13 @@ def _file_key(path):
 
 
 def _cache_key(items, front_end):
+    settings = {key: value for key, value in dataclasses.asdict(front_end).items()
+                if key not in LATER_FRONT_END_DEFAULTS or value != LATER_FRONT_END_DEFAULTS[key]}
+    if "stft" in settings:  # the eGeMAPS front end has none
+        settings["stft"] = {key: value for key, value in settings["stft"].items()
+                            if key not in LATER_STFT_DEFAULTS or value != LATER_STFT_DEFAULTS[key]}
     description = {
-        "front_end": dataclasses.asdict(front_end),
+        "front_end": settings,
         "feature_format": 1,
         "files": [_file_key(item.path) for item in items],
     }

@@ -156,6 +156,8 @@ def _body(metadata, level=1):
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
              f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata)]
+    if metadata.get("calibration"):
+        parts += [f"{heading} Calibration", _calibration(metadata["calibration"])]
     if "parameters" in metadata:
         counts = metadata["parameters"]
         parts += [f"{heading} Parameters", f"{_count(counts.get('total'))} in total, {_count(counts.get('trainable'))} trainable."]
@@ -183,6 +185,19 @@ def _results(metrics, claim):
     table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
     about = " ".join(filter(None, [claim, "UAR is the unweighted average recall (mean per-class recall)."]))
     return about + "\n\n" + "\n".join(table)
+
+
+def _calibration(calibration):
+    """The temperature and the expected calibration error before and after it, per split and corpus."""
+    ece = calibration.get("ece") or {}
+    rows = [[split, corpus, _percent(scores.get("before")), _percent(scores.get("after"))]
+            for split in ("test", "val") for corpus, scores in sorted((ece.get(split) or {}).items())]
+    about = (f"`predict` scores are temperature-scaled, softmax(log p / T) with T = {calibration['temperature']:.3g}, "
+             f"fitted on the {calibration.get('fitted_on', 'val')} clips by minimising their negative log-likelihood "
+             "(accuracy and UAR are unchanged for single-window clips). Expected calibration error (ECE, "
+             f"{calibration.get('bins', MISSING)} equal-width confidence bins, clip scores) before and after, in %:")
+    return "\n\n".join([about, "\n".join([_row(["Split", "Corpus", "ECE before %", "ECE after %"]),
+                                            _row(["---"] * 4), *map(_row, rows)])])
 
 
 def _training_data(data):

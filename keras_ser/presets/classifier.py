@@ -10,11 +10,14 @@ import numpy as np
 from keras_ser import models
 from keras_ser.audio import AudioError, Spectrogram
 from keras_ser.audio.io import source_name
+from keras_ser.audio.vad import MIN_PAUSE, MIN_SPEECH
 from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
 from keras_ser.presets.files import PresetError
 from keras_ser.presets.fine_tuning import evaluate_items, fine_tune
 from keras_ser.presets.preprocessor import AudioPreprocessor
+from keras_ser.presets.timeline import timeline
+from keras_ser.training.calibration import TemperatureScaling
 from keras_ser.training.metrics import AGGREGATION_METHODS, aggregate_windows
 
 # Up to this many windows, a first prediction runs eagerly instead of tracing a predict function.
@@ -95,9 +98,11 @@ class SERClassifier(keras.Model):
     Inside: `Spectrogram` → the preprocessor's normaliser → [RH-emo encoder, frozen]
     → `network` (a `keras_ser.models` builder; None uses RH-emo's emotion head).
     RH-emo's valence/arousal/dominance heads, when present, give `.dimensions`.
+    A `temperature` other than 1 (fitted by `keras-ser preset`) calibrates the
+    class probabilities: softmax(log p / temperature), see `keras_ser.training.calibration`.
     """
 
-    def __init__(self, class_names, network=None, rhemo=None, preprocessor=None, **kwargs):
+    def __init__(self, class_names, network=None, rhemo=None, preprocessor=None, temperature=1.0, **kwargs):
         _check_architecture(class_names, network, rhemo)
         if not isinstance(preprocessor, AudioPreprocessor):
             preprocessor = AudioPreprocessor.from_config(preprocessor or {})
@@ -126,18 +131,25 @@ class SERClassifier(keras.Model):
             probabilities = backbone(features)
         else:
             probabilities = heads.pop("emotion")
-        super().__init__(inputs=audio, outputs=probabilities, **kwargs)
+        temperature = float(temperature)
+        scaling = TemperatureScaling(temperature, name="temperature") if temperature != 1.0 else None
+        super().__init__(inputs=audio, outputs=probabilities if scaling is None else scaling(probabilities), **kwargs)
         self.backbone = backbone
         self.class_names = list(class_names)
         self.preprocessor = preprocessor
         self.network_config = network
         self.rhemo_config = rhemo
+        self.temperature = temperature
+        self.scaling = scaling
         self.dimension_names = [name for name in VAD_HEADS if name in heads]
+        # Uncalibrated: a layer after the emotion head would reorder the scorer's heads, whose saved weights are
+        # found by position (keras weights files), so old presets would no longer load. score_windows scales them.
         self.scorer = keras.Model(audio, {"emotion": probabilities, **heads}, name="scorer")
 
     def get_config(self):
         return {"name": self.name, "class_names": self.class_names, "network": self.network_config,
-                "rhemo": self.rhemo_config, "preprocessor": self.preprocessor.get_config()}
+                "rhemo": self.rhemo_config, "temperature": self.temperature,
+                "preprocessor": self.preprocessor.get_config()}
 
     @classmethod
     def from_config(cls, config):
@@ -162,6 +174,8 @@ class SERClassifier(keras.Model):
             chunks = [self.scorer.predict_on_batch(windows[i : i + batch_size])
                       for i in range(0, len(windows), batch_size)]
         outputs = {key: np.concatenate([np.asarray(chunk[key]) for chunk in chunks]) for key in chunks[0]}
+        if self.scaling is not None:
+            outputs["emotion"] = keras.ops.convert_to_numpy(self.scaling(outputs["emotion"]))
         return {key: value if key == "emotion" else value.reshape(len(windows)) for key, value in outputs.items()}
 
     def _clip_prediction(self, outputs, start, count, hop, aggregate, source):
@@ -257,6 +271,19 @@ class SERClassifier(keras.Model):
             if bar is not None:
                 bar.update(min(first + chunk, len(sources)))
         return results
+
+    def timeline(self, path_or_array, sampling_rate=None, hop_seconds=None, min_speech=MIN_SPEECH,
+                 min_pause=MIN_PAUSE, batch_size=32, progress=True, channels_first=None):
+        """A `Timeline` of a long recording: segments {"start", "end", "speech", "label", "scores"} in seconds.
+
+        Pauses of at least `min_pause` seconds are segments without speech (label and scores None); speech
+        shorter than `min_speech` seconds is ignored. Each speech region is cut into the model's windows
+        `hop_seconds` apart (default: the preset's hop, else one window; at most one window) as `predict_array`
+        cuts a clip, and each window is a segment, the last of a region reaching its end. Files are streamed, so
+        memory stays flat however long they are; arrays at `sampling_rate` Hz are read as `predict_array` reads them.
+        """
+        return timeline(self, path_or_array, sampling_rate, hop_seconds, min_speech, min_pause, batch_size, progress,
+                        channels_first)
 
     def evaluate_items(self, items, batch_size=32, progress=True):
         """Clip-level accuracy, UAR, macro-F1 and confusion matrix on labelled corpus items, overall and per corpus."""

@@ -13,13 +13,18 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
+from keras import ops
+
+from keras_ser.audio.spectrogram import Spectrogram, _check_waves, _fit_time_axis, _frequency_scale, _hamming
 
 EXPORT_FORMATS = ("savedmodel", "tflite", "onnx")
 _FILE_SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 _SAVED_MODEL_FILE = "saved_model.pb"
 _INSTALL_TENSORFLOW = 'pip install "keras-ser[cpu]"'
-# The ONNX exporter Keras uses on the TensorFlow backend, and the package it builds on.
+# The ONNX exporter Keras uses on the TensorFlow backend, and the package it builds on (the `onnx` extra).
 _ONNX_PACKAGES = ("tf2onnx", "onnx")
+_INSTALL_ONNX = 'pip install "keras-ser[onnx]"'
 
 
 def export_model(model, path, format="savedmodel", verbose=True, overwrite=False):
@@ -35,9 +40,10 @@ def export_model(model, path, format="savedmodel", verbose=True, overwrite=False
       with the Flex delegate (the tensorflow-cpu wheel's `tf.lite.Interpreter`
       has none).
     - "onnx": a `.onnx` file, through Keras's tf2onnx exporter (needs `tf2onnx`
-      and `onnx`; run it with `onnxruntime`). tf2onnx cannot convert the STFT of
-      `keras_ser.audio.Spectrogram`, so models taking raw audio fail with an
-      error naming the unconverted ops; models taking spectrograms convert.
+      and `onnx`, the `onnx` extra; run it with `onnxruntime`). tf2onnx cannot
+      convert an STFT, so each `keras_ser.audio.Spectrogram` is exported as
+      `FourierConvolutionSpectrogram`, the same spectrogram computed by a strided
+      convolution; ops tf2onnx still cannot convert raise an error naming them.
 
     The `.tflite`/`.onnx` suffix is appended to `path` when missing. An
     existing `path` is replaced only with `overwrite=True`, and then only if it
@@ -82,8 +88,8 @@ def _check_onnx_packages():
     missing = [name for name in _ONNX_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise ImportError(
-            f"ONNX export needs {' and '.join(missing)}, not installed: pip install {' '.join(_ONNX_PACKAGES)} "
-            "(and onnxruntime to run the .onnx file)"
+            f"ONNX export needs {' and '.join(missing)}, not installed: {_INSTALL_ONNX} "
+            "(tf2onnx, onnx, and onnxruntime to run the .onnx file)"
         )
 
 
@@ -177,22 +183,55 @@ def _convert_saved_model(saved_model, supported_ops):
     return converter.convert()
 
 
+class FourierConvolutionSpectrogram(Spectrogram):
+    """`Spectrogram` with its STFT as a strided Conv1D whose fixed kernels are the windowed cosines and sines.
+
+    Gives the same output as `Spectrogram` (up to float32 rounding) from ops that
+    tf2onnx converts: reflection padding, convolution, square root.
+    """
+
+    def build(self, input_shape):
+        s = self.settings
+        # Only the bins the output uses: all of them for mel bands, else the lowest frequency_bins.
+        bins = s.frame_length // 2 + 1 if s.mel_bins else s.frequency_bins
+        angles = 2 * np.pi * np.outer(np.arange(s.frame_length), np.arange(bins)) / s.frame_length
+        window = _hamming(s.frame_length)[:, None]
+        kernel = np.concatenate([np.cos(angles) * window, -np.sin(angles) * window], axis=1)
+        self.kernel = kernel[:, None, :].astype("float32")  # (frame_length, 1 channel, 2 x bins)
+
+    def call(self, waves):
+        s = self.settings
+        waves = ops.cast(_check_waves(waves, s.frame_length), "float32")
+        half = s.frame_length // 2
+        padded = ops.pad(waves, [[0, 0], [half, half]], mode="reflect")
+        parts = ops.conv(padded[:, :, None], self.kernel, strides=s.hop_length, padding="valid")
+        real, imag = ops.split(parts, 2, axis=-1)
+        magnitude = _fit_time_axis(ops.sqrt(ops.square(real) + ops.square(imag)), s.time_steps, ops.pad, ops.shape)
+        return ops.expand_dims(_frequency_scale(magnitude, s, ops), -1)
+
+
+def _with_convolution_stft(model):
+    """A functional copy of `model` sharing its layers, each `Spectrogram` replaced by its convolution twin."""
+
+    def replace(layer):
+        if isinstance(layer, Spectrogram):
+            return FourierConvolutionSpectrogram.from_config(layer.get_config())
+        return layer
+
+    return keras.models.clone_model(model, clone_function=replace, recursive=True)
+
+
 def _write_onnx(model, path, input_spec):
     import onnx
 
-    model.export(str(path), format="onnx", verbose=False, input_signature=[input_spec])
+    _with_convolution_stft(model).export(str(path), format="onnx", verbose=False, input_signature=[input_spec])
     # tf2onnx leaves the TensorFlow ops it cannot convert in the graph instead of failing.
     nodes = onnx.load(str(path)).graph.node
     unconverted = sorted({node.op_type for node in nodes if not onnx.defs.has(node.op_type, node.domain)})
     if unconverted:
-        hint = (
-            " (tf2onnx converts an RFFT only when a complex abs follows it, so the STFT of "
-            "keras_ser.audio.Spectrogram, which takes real and imaginary parts, is not convertible)"
-            if "RFFT" in unconverted else ""
-        )
         raise RuntimeError(
-            f"tf2onnx could not convert these TensorFlow ops of '{model.name}' to ONNX: {', '.join(unconverted)}"
-            f"{hint}; export it as savedmodel or tflite instead"
+            f"tf2onnx could not convert these TensorFlow ops of '{model.name}' to ONNX: {', '.join(unconverted)}; "
+            "export it as savedmodel or tflite instead"
         )
 
 

@@ -28,7 +28,7 @@ def item_labels(items, class_names):
     return np.asarray(labels, dtype=np.int64)
 
 
-def _windows(model, items, progress):
+def item_windows(model, items, progress):
     """All windows of the items' audio and, per window, the index of its item."""
     bar = keras.utils.Progbar(len(items), unit_name="file") if progress else None
     windows, owners = [], []
@@ -47,7 +47,7 @@ def evaluate_items(model, items, batch_size=32, progress=True):
     if not items:
         raise ValueError("evaluate_items needs at least one item")
     labels = item_labels(items, model.class_names)
-    windows, owners = _windows(model, items, progress)
+    windows, owners = item_windows(model, items, progress)
     probabilities = model.score_windows(windows, batch_size=batch_size)["emotion"]
     clips, pooled = aggregate_windows(probabilities, owners, method="mean")
     corpora = np.array([items[clip].corpus for clip in clips])
@@ -109,13 +109,13 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
         warnings.warn(
             f"fine-tuning on {len(speakers)} training speaker(s) ({', '.join(speakers)}): the model may learn "
             "these voices rather than emotions; use 3 or more speakers", stacklevel=2)
-    x, owners = _windows(model, train_items, progress)
+    x, owners = item_windows(model, train_items, progress)
     y = labels[owners]
     weights = _class_weights(class_weight, y, model.class_names)
     validation, callbacks = None, []
     if validation_items:
         v_labels = item_labels(validation_items, model.class_names)
-        vx, v_owners = _windows(model, validation_items, progress)
+        vx, v_owners = item_windows(model, validation_items, progress)
         validation = (vx, v_labels[v_owners])
         callbacks = [_ItemsUAR((vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees `val_uar`
                      keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),

@@ -6,15 +6,18 @@ import platform
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_ser.datasets import FOUR_CLASS
 from keras_ser.models.rhemo.architecture import VAD_HEADS
 from keras_ser.presets.classifier import SERClassifier
-from keras_ser.presets.fine_tuning import evaluate_items
+from keras_ser.presets.fine_tuning import item_labels, item_windows
 from keras_ser.presets.loading import save_preset
 from keras_ser.presets.preprocessor import AudioPreprocessor
+from keras_ser.training.calibration import ECE_BINS, expected_calibration_error, fit_temperature, temperature_scaled
 from keras_ser.training.config import load_config
 from keras_ser.training.data import split_items
+from keras_ser.training.metrics import aggregate_windows, classification_metrics
 from keras_ser.training.run import MODEL_FILE, METRICS_FILE
 from keras_ser.training.strategies import network_of
 
@@ -72,21 +75,37 @@ def _speakers(parts):
     return {part: sorted({f"{item.corpus}:{item.speaker}" for item in items}) for part, items in parts.items()}
 
 
-def _measured(model, parts, progress):
-    """Per-corpus test and validation metrics of the preset, from the audio files."""
-    metrics = {}
-    for part in ("test", "val"):
-        result = evaluate_items(model, parts[part], progress=progress)
-        metrics[part] = {
-            corpus: {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"], "clips": sum(m["support_per_class"].values())}
-            for corpus, m in result["per_corpus"].items()
-        }
-    return metrics
+def _clip_scores(model, items, part, progress):
+    """Window probabilities of `items`, each window's clip (index into items), and the clips' labels and corpora."""
+    if not items:
+        raise ValueError(f"the run's {part} split is empty: a preset is calibrated on the validation speakers "
+                         "and measured on the test and validation speakers, so both need clips")
+    windows, owners = item_windows(model, items, progress)
+    corpora = np.array([item.corpus for item in items])
+    return model.score_windows(windows)["emotion"], owners, item_labels(items, model.class_names), corpora
+
+
+def _measured(scores, temperature, class_names):
+    """Per-split, per-corpus clip metrics after temperature scaling, and the ECE before and after it."""
+    metrics, ece = {}, {}
+    for part, (probabilities, owners, labels, corpora) in scores.items():
+        clips, before = aggregate_windows(probabilities, owners, method="mean")
+        _, after = aggregate_windows(temperature_scaled(probabilities, temperature), owners, method="mean")
+        labels, corpora = labels[clips], corpora[clips]
+        metrics[part], ece[part] = {}, {}
+        for corpus in sorted(set(corpora)):
+            chosen = corpora == corpus
+            m = classification_metrics(labels[chosen], after[chosen], class_names)
+            metrics[part][str(corpus)] = {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"],
+                                          "clips": int(chosen.sum())}
+            ece[part][str(corpus)] = {"before": expected_calibration_error(before[chosen], labels[chosen]),
+                                      "after": expected_calibration_error(after[chosen], labels[chosen])}
+    return metrics, ece
 
 
 def preset_from_run(run_dir, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
                     progress=True):
-    """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, evaluated per corpus.
+    """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, calibrated, evaluated per corpus.
 
     `recipe` is the path of the run's TOML, for the reproduction commands of the model card.
     """
@@ -108,8 +127,7 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         commands.append(_rhemo_command(rhemo_dir, rhemo_metrics))
     else:
         layer = inference.get_layer("normalizer") if any(l.name == "normalizer" for l in inference.layers) else None
-        normalizer = None if layer is None else {
-            "kind": "zscore" if "mean" in layer.statistics else "max", **layer.statistics}
+        normalizer = None if layer is None else {"kind": layer.kind, **layer.statistics}
     preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds, normalizer=normalizer, stft=data.stft())
     model = SERClassifier(chosen.class_names, network={"builder": config.model.builder, "variant": config.model.variant,
                                                        "options": dict(config.model.options)},
@@ -138,7 +156,7 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
 
 def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_precision=True, overwrite=False,
                           progress=True):
-    """Save a `keras-ser rhemo` run as a preset: the encoder and its emotion + V/A/D heads."""
+    """Save a `keras-ser rhemo` run (encoder, emotion and V/A/D heads) as a preset, calibrated, evaluated."""
     from keras_ser.datasets import load_corpus, select_classes, split_per_corpus
 
     rhemo_dir = Path(rhemo_dir)
@@ -166,16 +184,23 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
 
 
 def _evaluated(folder, parts, progress):
-    """Load the saved preset back (as users will), measure it, and rewrite its metadata and card."""
+    """Load the saved preset back (as users will), fit its temperature on the validation clips, measure it on the
+    test and validation clips, and rewrite its config (the temperature), metadata and card."""
+    from keras_ser.hub.card import card_text
+    from keras_ser.presets.files import CARD_FILE, CONFIG_FILE, METADATA_FILE, read_json, write_json
     from keras_ser.presets.loading import load
 
     model = load(str(folder))
+    scores = {part: _clip_scores(model, parts[part], part, progress) for part in ("test", "val")}
+    probabilities, owners, labels, _ = scores["val"]
+    temperature = fit_temperature(probabilities, labels[np.unique(owners)], groups=owners)
+    config = read_json(folder, CONFIG_FILE)
+    config["config"]["temperature"] = temperature
+    write_json(folder, CONFIG_FILE, config)
     metadata = dict(model.metadata)
-    metadata["metrics"] = _measured(model, parts, progress)
+    metadata["metrics"], ece = _measured(scores, temperature, model.class_names)
+    metadata["calibration"] = {"temperature": temperature, "fitted_on": "val", "bins": ECE_BINS, "ece": ece}
     metadata["recipe"]["date"] = metadata["created"]
-    from keras_ser.hub.card import card_text
-    from keras_ser.presets.files import CARD_FILE, METADATA_FILE, write_json
-
     write_json(folder, METADATA_FILE, metadata)
     (Path(folder) / CARD_FILE).write_text(card_text(metadata))
     return metadata

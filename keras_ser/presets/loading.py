@@ -49,7 +49,7 @@ def with_new_head(model, num_classes=None, class_names=None):
         class_names = [f"class_{i}" for i in range(num_classes)]
     elif num_classes is not None and num_classes != len(class_names):
         raise ValueError(f"num_classes={num_classes} but {len(class_names)} class_names were given: {class_names}")
-    config = {**model.get_config(), "class_names": list(class_names)}
+    config = {**model.get_config(), "class_names": list(class_names), "temperature": 1.0}  # a new head is uncalibrated
     config.pop("preprocessor")
     new = SERClassifier(preprocessor=model.preprocessor, **config)
     head = {id(variable) for variable in new.head_layer.weights}

@@ -2,11 +2,10 @@
 
 import dataclasses
 
-from keras_ser.audio import MaxNormalizer, ZScoreNormalizer, load, load_array, segment
+from keras_ser.audio import NORMALIZERS, load, load_array, segment
 from keras_ser.audio.spectrogram import SAMPLE_RATE, STFTSettings, STFTSettingsError
 from keras_ser.presets.files import PresetError
 
-NORMALIZERS = {"zscore": ZScoreNormalizer, "max": MaxNormalizer}
 # What keras_ser.audio.Spectrogram always does; recorded in preprocessor.json beside the STFTSettings.
 FIXED_STFT = {"window": "hamming (periodic)", "magnitude": True, "centered": True}
 
@@ -15,7 +14,9 @@ FIXED_STFT = {"window": "hamming (periodic)", "magnitude": True, "centered": Tru
 class AudioPreprocessor:
     """How audio becomes the model's input windows, and the normaliser applied to their spectrograms.
 
-    `normalizer` is None or {"kind": "zscore", "mean": m, "std": s} / {"kind": "max", "maximum": m}.
+    `normalizer` is None or {"kind": "zscore", "mean": m, "std": s} / {"kind": "max", "maximum": m} /
+    {"kind": "utterance"}. `stft` includes the mel bands and compression; a preprocessor.json
+    written before they existed loads with their defaults (linear magnitudes).
     """
 
     sample_rate: int = SAMPLE_RATE

@@ -8,13 +8,17 @@ from pathlib import Path
 
 from keras_ser import models
 from keras_ser.audio.spectrogram import STFTSettings, STFTSettingsError
+from keras_ser.baselines.linear import LinearBaseline
 from keras_ser.datasets.load import CORPORA
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
+from keras_ser.training.augmentation import Augmentation, AugmentationError
+from keras_ser.training.sampling import BALANCES
 
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus", "leave_corpus_out")
 TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
-NORMALIZATIONS = ("auto", "zscore", "max", "none")
+NORMALIZATIONS = ("auto", "zscore", "max", "utterance", "none")
+CROPS = ("fixed", "random")  # training examples: the fixed windows, or a random crop of each utterance per epoch
 STRATEGIES = ("baseline", "weight_init", "weight_init_frozen", "anti_transfer", "dual_anti_transfer")
 AT_STRATEGIES = ("anti_transfer", "dual_anti_transfer")  # trained with an AT term
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -23,6 +27,7 @@ DISTRIBUTIONS = ("none", "data_parallel")
 MONITORS = ("val_loss", "val_classification_loss", "val_accuracy", "val_uar", "loss", "classification_loss", "accuracy")
 AT_MONITORS = ("at_loss",)
 BUILDER_ARGUMENTS = ("variant", "num_classes", "input_shape")  # set by the run, not by model.options
+BASELINE_BUILDER = "egemaps"  # model.builder of the eGeMAPS + linear reference (keras_ser.baselines)
 
 
 class ConfigError(ValueError):
@@ -55,18 +60,27 @@ class DataConfig:
     hop_length: int = STFTSettings.hop_length
     time_steps: int = STFTSettings.time_steps
     frequency_bins: int = STFTSettings.frequency_bins
+    # > 0: that many mel bands instead of frequency_bins; "log": log(magnitude + floor), see STFTSettings.
+    mel_bins: int = 0
+    compression: str = "none"
     features: str = "spectrogram"
     rhemo_model: str = ""
-    normalization: str = "auto"
+    normalization: str = "auto"  # "utterance": each window's own mean and std per frequency bin, over time
     max_items: int = 0
+    crops: str = "fixed"  # "random": training takes one random crop (or shift) of each utterance per epoch
 
     def stft(self):
-        return STFTSettings(self.frame_length, self.hop_length, self.time_steps, self.frequency_bins)
+        return STFTSettings(self.frame_length, self.hop_length, self.time_steps, self.frequency_bins, self.mel_bins,
+                            self.compression)
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    """The network: a builder of `keras_ser.models` and its variant."""
+    """The network: a builder of `keras_ser.models` and its variant, or "egemaps" for the reference baseline.
+
+    The baseline's `options` are `keras_ser.baselines.LinearBaseline`'s (classifier, standardization,
+    c_grid, cv_folds); it ignores the variant, the strategy, the optimiser and the training section.
+    """
 
     builder: str = "alexnet"
     variant: str = "real"
@@ -101,6 +115,8 @@ class TrainingConfig:
     reduce_lr_patience: int = 0  # > 0: multiply the learning rate by reduce_lr_factor after that many epochs
     reduce_lr_factor: float = 0.1  # without improvement of `monitor`
     distribution: str = "none"
+    augment: dict = dataclasses.field(default_factory=dict)  # keras_ser.training.augmentation; absent keys: off
+    balance: str = "none"  # "class", "corpus_class": each epoch drawn with equal shares of classes (per corpus)
 
 
 @dataclasses.dataclass
@@ -124,7 +140,7 @@ class RunConfig:
         _choice("data.task", d.task, TASKS)
         _choice("data.split", d.split, SPLITS)
         _choice("data.features", d.features, FEATURES)
-        _choice("model.builder", m.builder, models.NETWORK_BUILDERS)
+        _choice("model.builder", m.builder, (*models.NETWORK_BUILDERS, BASELINE_BUILDER))
         _choice("model.variant", m.variant, models.VARIANTS)
         _choice("data.normalization", d.normalization, NORMALIZATIONS)
         _choice("strategy.kind", s.kind, STRATEGIES)
@@ -132,6 +148,8 @@ class RunConfig:
         _choice("strategy.similarity", s.similarity, SIMILARITIES)
         _choice("optimizer.name", o.name, OPTIMIZERS)
         _choice("training.distribution", t.distribution, DISTRIBUTIONS)
+        _choice("data.crops", d.crops, CROPS)
+        _choice("training.balance", t.balance, BALANCES)
         _choice("training.monitor", t.monitor, MONITORS + AT_MONITORS if s.kind in AT_STRATEGIES else MONITORS)
         if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
             raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")
@@ -160,6 +178,10 @@ class RunConfig:
                                                   f"{d.test_corpus!r}: add at least one to data.corpora")
         if d.features == "rhemo" and not d.rhemo_model:
             raise ConfigError("data.rhemo_model", "features 'rhemo' need the path of a trained RH-emo model")
+        for key, linear in (("mel_bins", 0), ("compression", "none")):
+            if d.features == "rhemo" and getattr(d, key) != linear:
+                raise ConfigError(f"data.{key}", f"RH-emo encoders take linear magnitude spectrograms: "
+                                                 f"leave data.{key} at {linear!r} with features 'rhemo'")
         _positive("data.segment_seconds", d.segment_seconds)
         try:
             d.stft().check_segment(d.segment_seconds)
@@ -176,6 +198,9 @@ class RunConfig:
         if not isinstance(m.options, dict):
             raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
         _check_options(m.builder, m.options)
+        _check_augmentation(d, t)
+        if m.builder == BASELINE_BUILDER:
+            _check_baseline(self)
         if m.variant == "quaternion" and d.features != "rhemo":
             raise ConfigError("model.variant", "quaternion networks need 4-channel input: RH-emo embeddings "
                                                "(data.features = \"rhemo\"), not 1-channel spectrograms")
@@ -197,9 +222,52 @@ def _choice(key, value, choices):
         raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}")
 
 
+def _check_augmentation(d, t):
+    """Raise ConfigError for a crop or augmentation setting that the features cannot take."""
+    try:
+        augmentation = Augmentation.from_table(t.augment)
+    except AugmentationError as error:
+        raise ConfigError(f"training.augment.{error.key}", error.message) from None
+    if d.features == "rhemo":
+        if d.crops != "fixed":
+            raise ConfigError("data.crops", "RH-emo embeddings are computed from the fixed windows: leave data.crops "
+                                            "at \"fixed\" with features 'rhemo'")
+        for key in ("gain_db", "noise_snr_db", "time_masks", "frequency_masks", "speed"):
+            if key in t.augment:
+                raise ConfigError(f"training.augment.{key}", "acts on spectrograms, not on RH-emo embeddings "
+                                                             "(data.features = \"rhemo\"): leave it out")
+    if augmentation.speed != (1.0,) and d.crops != "random":
+        raise ConfigError("training.augment.speed", "speed perturbation changes how many fixed windows a clip has: "
+                                                    "set data.crops = \"random\" (one crop per utterance and epoch)")
+    for kind, size in (("time", d.time_steps), ("frequency", d.stft().bins)):
+        width = getattr(augmentation, f"{kind}_mask_width")
+        if width > size:
+            raise ConfigError(f"training.augment.{kind}_mask_width",
+                              f"{width} is wider than the features' {size} {kind} steps; give at most {size}")
+
+
+def _check_baseline(config):
+    """Raise ConfigError for a setting the eGeMAPS baseline cannot honour."""
+    if config.data.features != "spectrogram":
+        raise ConfigError("data.features", "the eGeMAPS baseline computes its own features from the audio; "
+                                           "leave data.features at \"spectrogram\"")
+    if config.model.variant != "real":
+        raise ConfigError("model.variant", "the eGeMAPS baseline has no variants; leave model.variant at \"real\"")
+    if config.strategy.kind != "baseline":
+        raise ConfigError("strategy.kind", "the eGeMAPS baseline uses no orthogonal-task strategy; "
+                                           "leave strategy.kind at \"baseline\"")
+    if config.data.task != "emotion":
+        raise ConfigError("data.task", "the eGeMAPS baseline classifies emotions only")
+    try:
+        LinearBaseline(**config.model.options)
+    except ValueError as error:
+        raise ConfigError("model.options", f"eGeMAPS baseline: {error}") from None
+
+
 def _check_options(builder, options):
-    """Raise ConfigError for an option that `models.<builder>` does not take."""
-    parameters = inspect.signature(getattr(models, builder)).parameters
+    """Raise ConfigError for an option that `models.<builder>` (or the baseline) does not take."""
+    target = LinearBaseline if builder == BASELINE_BUILDER else getattr(models, builder)
+    parameters = inspect.signature(target).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     known = [name for name in parameters if name not in BUILDER_ARGUMENTS]
     for key in options:

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_ser.audio import MaxNormalizer, ZScoreNormalizer
+from keras_ser.audio import NORMALIZERS
 from keras_ser.datasets import (
     EMOTIONS,
     FeatureSet,
@@ -20,7 +20,10 @@ from keras_ser.datasets import (
     split,
     split_per_corpus,
 )
+from keras_ser.training.augmentation import Augmentation
 from keras_ser.training.config import ConfigError
+from keras_ser.training.loader import CropSource, TrainingLoader, WindowSource, silence
+from keras_ser.training.sampling import balance_groups, balanced_weights
 
 
 @dataclasses.dataclass
@@ -32,6 +35,18 @@ class PreparedData:
     class_names: list
     input_shape: tuple
     normalizer: keras.layers.Layer | None
+    loader: TrainingLoader | None = None  # random crops, augmentation, balancing; None: the thesis's recipe
+
+    @property
+    def soft_labels(self):
+        """Whether the training batches carry soft labels (mixup)."""
+        return self.loader is not None and bool(self.loader.augmentation.mixup_alpha)
+
+    def train_dataset(self, batch_size, seed=0, drop_remainder=False):
+        """The training batches, normalised: the shuffled fixed windows, or those `loader` draws and augments."""
+        if self.loader is None:
+            return self.dataset("train", batch_size, shuffle=True, seed=seed, drop_remainder=drop_remainder)
+        return self.loader.dataset(batch_size, seed, self.transform, drop_remainder)
 
     def dataset(self, part, batch_size, shuffle, seed=0, drop_remainder=False):
         """A PyDataset of one part, normalised like the training set."""
@@ -157,14 +172,41 @@ def split_items(data, seed=0):
     return SplitItems(all_items, parts, {item.path: label for item, label in zip(items, labels)}, class_names)
 
 
-def prepare_data(data, seed=0, cache_dir=None, progress=True):
-    """Load corpora, keep the task's classes, split, fetch cached features and fit the normaliser."""
+def _training_loader(data, training, chosen, front_end, train_windows, cache_dir, progress):
+    """How the training batches depart from the thesis's shuffled windows (crops, augmentation, balancing), or None.
+
+    Random crops come from whole-utterance spectrograms of every item, cached once per speed factor.
+    """
+    augmentation = Augmentation.from_table(training.augment) if training else Augmentation()
+    balance = training.balance if training else "none"
+    if data.crops == "fixed" and not augmentation.active and balance == "none":
+        return None
+    if data.crops == "random":
+        frame_sets = [cached_features(chosen.all_items, "+".join(data.corpora),
+                                      dataclasses.replace(front_end, layout="frames", speed=speed),
+                                      cache_dir=cache_dir, progress=progress)
+                      for speed in augmentation.speed]
+        content = front_end.stft.frames(int(round(data.segment_seconds * front_end.sample_rate)))
+        examples = chosen.parts["train"]
+        source = CropSource(frame_sets, examples, content, front_end.stft.time_steps, silence(front_end.stft))
+    else:
+        examples = train_windows.segment_items()
+        source = WindowSource(train_windows)
+    labels = np.array([chosen.label_of[item.path] for item in examples])
+    groups = balance_groups(balance, [item.corpus for item in examples], labels)
+    weights = None if groups is None else balanced_weights(groups)
+    return TrainingLoader(source, labels, weights, augmentation, front_end.stft, len(chosen.class_names))
+
+
+def prepare_data(data, seed=0, cache_dir=None, progress=True, training=None):
+    """Load corpora, keep the task's classes, split, fetch cached features and fit the normaliser.
+
+    `training` (a TrainingConfig) brings its augmentation and balancing into the training batches.
+    """
     chosen = split_items(data, seed)
     all_items, parts, label_of, class_names = chosen.all_items, chosen.parts, chosen.label_of, chosen.class_names
-    features = cached_features(
-        all_items, "+".join(data.corpora), FrontEnd(segment_seconds=data.segment_seconds, stft=data.stft()),
-        cache_dir=cache_dir, progress=progress,
-    )
+    front_end = FrontEnd(segment_seconds=data.segment_seconds, stft=data.stft())
+    features = cached_features(all_items, "+".join(data.corpora), front_end, cache_dir=cache_dir, progress=progress)
     if data.features == "rhemo":
         features = _embed_features(features, data, progress)
     subsets = {name: features.subset(part) for name, part in parts.items()}
@@ -173,7 +215,7 @@ def prepare_data(data, seed=0, cache_dir=None, progress=True):
     if normalization == "auto":
         normalization = "zscore" if data.features == "spectrogram" else "none"
     if normalization != "none":
-        normalizer = {"zscore": ZScoreNormalizer, "max": MaxNormalizer}[normalization](name="normalizer")
+        normalizer = NORMALIZERS[normalization](name="normalizer")
         normalizer.adapt(_train_batches(subsets["train"]))
     return PreparedData(
         parts=subsets,
@@ -181,4 +223,5 @@ def prepare_data(data, seed=0, cache_dir=None, progress=True):
         class_names=class_names,
         input_shape=tuple(features.features.shape[1:]),
         normalizer=normalizer,
+        loader=_training_loader(data, training, chosen, front_end, subsets["train"], cache_dir, progress),
     )

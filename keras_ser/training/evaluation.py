@@ -5,6 +5,21 @@ import numpy as np
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 
 
+def metrics_by_corpus(labels, predictions, corpora, class_names):
+    """`classification_metrics` of all clips, with a `per_corpus` breakdown when they come from several corpora.
+
+    `predictions`: integer labels or (clips, classes) scores.
+    """
+    labels, predictions, corpora = np.asarray(labels), np.asarray(predictions), np.asarray(corpora)
+    result = classification_metrics(labels, predictions, class_names)
+    if len(set(corpora.tolist())) > 1:
+        result["per_corpus"] = {
+            corpus: classification_metrics(labels[corpora == corpus], predictions[corpora == corpus], class_names)
+            for corpus in sorted(set(corpora.tolist()))
+        }
+    return result
+
+
 def evaluate_part(network, data, part, batch_size):
     """Clip-level metrics of one part: window probabilities averaged per file."""
     x, y = data.arrays(part)
@@ -13,13 +28,5 @@ def evaluate_part(network, data, part, batch_size):
     clips, clip_probabilities = aggregate_windows(probabilities, groups, method="mean")
     label_of = dict(zip(groups, y))  # every window of a clip has the clip's label
     clip_labels = np.array([label_of[clip] for clip in clips])
-    result = classification_metrics(clip_labels, clip_probabilities, data.class_names)
     corpora = [data.parts[part].items[clip].corpus for clip in clips]
-    if len(set(corpora)) > 1:
-        result["per_corpus"] = {
-            corpus: classification_metrics(
-                clip_labels[np.array(corpora) == corpus], clip_probabilities[np.array(corpora) == corpus],
-                data.class_names)
-            for corpus in sorted(set(corpora))
-        }
-    return result
+    return metrics_by_corpus(clip_labels, clip_probabilities, corpora, data.class_names)

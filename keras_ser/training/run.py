@@ -19,10 +19,12 @@ import keras
 import numpy as np
 
 from keras_ser import models
+from keras_ser.training.baseline import train_baseline
 from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, ValidationUAR
-from keras_ser.training.config import ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
+from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
+from keras_ser.training.losses import accuracy, crossentropy
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
 from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, orthogonal_file, wrap_for_strategy
 
@@ -101,14 +103,20 @@ def make_optimizer(o):
     return classes[o.name](**kwargs)
 
 
-def compile_for_training(model, optimizer_config):
+def compile_for_training(model, optimizer_config, soft_labels=False):
     """Compile with cross-entropy, accuracy and `classification_loss`.
 
     `classification_loss` is the cross-entropy alone, without L2 penalties or the AT term:
     `training.monitor = "val_classification_loss"` stops on it, as the thesis's PyTorch runs did.
+    `soft_labels`: training labels may be soft (mixup) while validation labels stay integers.
     """
-    model.compile(optimizer=make_optimizer(optimizer_config), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="classification_loss")])
+    if soft_labels:
+        loss, metrics = crossentropy, [keras.metrics.MeanMetricWrapper(accuracy, name="accuracy"),
+                                       keras.metrics.MeanMetricWrapper(crossentropy, name="classification_loss")]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", [
+            "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="classification_loss")]
+    model.compile(optimizer=make_optimizer(optimizer_config), loss=loss, metrics=metrics)
 
 
 @contextlib.contextmanager
@@ -198,6 +206,11 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         if progress:
             print(f"{run_dir} is already finished; pass restart=True (--restart) to train it again")
         return json.loads((run_dir / METRICS_FILE).read_text())
+    if config.model.builder == BASELINE_BUILDER:
+        metrics = train_baseline(config, run_dir, cache_dir=cache_dir, progress=progress)
+        (run_dir / CONFIG_FILE).write_text(dump_toml(config))
+        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+        return metrics
     _check_inputs(config)
     config_text = dump_toml(config)  # a dual run's, before `config` becomes its stage 2
     keras.utils.set_random_seed(config.seed)
@@ -214,7 +227,7 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
                                                  orthogonal=config.strategy.orthogonal[1:]))
     started = time.time()
 
-    data = prepare_data(config.data, seed=config.seed, cache_dir=cache_dir, progress=progress)
+    data = prepare_data(config.data, seed=config.seed, cache_dir=cache_dir, progress=progress, training=config.training)
     t = config.training
     with _distribution_scope(t.distribution, t.batch_size):
         network = build_network(config, data.input_shape, len(data.class_names))
@@ -222,13 +235,13 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
             network.set_weights(load_orthogonal(init_from).get_weights())  # stage 2 starts from stage 1
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
-        compile_for_training(trainee, config.optimizer)
+        compile_for_training(trainee, config.optimizer, soft_labels=data.soft_labels)
     if not (run_dir / CONFIG_FILE).exists():  # once the data and the model are known to work
         (run_dir / CONFIG_FILE).write_text(config_text)
     stopper = ResumableEarlyStopping(run_dir / CHECKPOINTS, monitor=t.monitor, patience=t.patience)
     # Data-parallel replicas each need a non-empty share of every batch.
     parallel = t.distribution != "none"
-    train_data = data.dataset("train", t.batch_size, shuffle=True, seed=config.seed, drop_remainder=parallel)
+    train_data = data.train_dataset(t.batch_size, seed=config.seed, drop_remainder=parallel)
     validation = data.arrays("val")
     if parallel:  # uneven shares of a batch break MirroredStrategy: keep a multiple of the device count
         usable = len(validation[1]) - len(validation[1]) % len(keras.distribution.list_devices())

@@ -78,7 +78,7 @@ def build_trial_model(config, data):
     network = build_network(config, data.input_shape, len(data.class_names))
     pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
     model = wrap_for_strategy(network, config.strategy, pretrained)
-    compile_for_training(model, config.optimizer)
+    compile_for_training(model, config.optimizer, soft_labels=data.soft_labels)
     return model
 
 
@@ -87,7 +87,7 @@ def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoc
     t = config.training
     stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=monitor_mode(t.monitor))
     return model.fit(
-        data.dataset("train", t.batch_size, shuffle=True, seed=config.seed),
+        data.train_dataset(t.batch_size, seed=config.seed),
         validation_data=data.arrays("val"),
         shuffle=False,  # the dataset shuffles itself, seeded
         epochs=epochs or t.epochs,

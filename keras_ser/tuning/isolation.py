@@ -52,7 +52,7 @@ def main(argv=None):
     from keras_ser.training.data import prepare_data
 
     config = load_config(args.config)
-    data = prepare_data(config.data, seed=config.seed, progress=False)
+    data = prepare_data(config.data, seed=config.seed, progress=False, training=config.training)
     history = fit_trial_model(config, build_trial_model(config, data), data, verbose=args.verbose)
     Path(args.result).write_text(json.dumps({key: [float(v) for v in values] for key, values in history.history.items()}))
 

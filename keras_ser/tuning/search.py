@@ -56,7 +56,7 @@ def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=No
     plot, best_config.toml) goes to the project folder.
     """
     base, space = load_tuning(path)
-    data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress)
+    data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress, training=base.training)
     hypermodel = SERHyperModel(base, space, data)
     if isolate is None:
         isolate = isolate_by_default() and tuner != "hyperband"
