@@ -265,17 +265,16 @@ def test_adaptive_average_pooling_round_trips_its_config_and_checks_arguments():
         AdaptiveAveragePooling2D(6)(keras.Input((None, 5, 3)))
 
 
-@pytest.mark.parametrize(
-    "input_shape, pooled_from",
-    [((512, 128, 1), (15, 3)), ((300, 200, 1), (8, 5)), ((224, 224, 1), (6, 6)), ((64, 100, 1), (1, 2))],
-)
-def test_alexnet_adaptive_pooling_matches_pytorch_bins(input_shape, pooled_from):
-    model = alexnet(input_shape=input_shape)
-    probe = keras.Model(model.input, [model.get_layer("pool3").output, model.get_layer("avg_pool").output])
-    x = np.random.default_rng(2).random((2, *input_shape), dtype=np.float32)
-    features, pooled = probe.predict(x, verbose=0)
-    assert features.shape[1:3] == pooled_from
-    np.testing.assert_allclose(pooled, adaptive_average_pool_reference(features, 6), rtol=1e-5, atol=1e-6)
+@pytest.mark.isolated  # four full AlexNets leave about 800 MB behind on TensorFlow
+def test_alexnet_adaptive_pooling_matches_pytorch_bins():
+    for input_shape, pooled_from in [((512, 128, 1), (15, 3)), ((300, 200, 1), (8, 5)), ((224, 224, 1), (6, 6)),
+                                     ((64, 100, 1), (1, 2))]:
+        model = alexnet(input_shape=input_shape)
+        probe = keras.Model(model.input, [model.get_layer("pool3").output, model.get_layer("avg_pool").output])
+        x = np.random.default_rng(2).random((2, *input_shape), dtype=np.float32)
+        features, pooled = probe.predict(x, verbose=0)
+        assert features.shape[1:3] == pooled_from, input_shape
+        np.testing.assert_allclose(pooled, adaptive_average_pool_reference(features, 6), rtol=1e-5, atol=1e-6)
 
 
 # --- argument checking ----------------------------------------------------------------

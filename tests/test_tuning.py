@@ -271,7 +271,7 @@ def _free_port():
 
 def test_chief_and_two_workers_share_one_search(tmp_path, data_root):
     config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
-    common = [sys.executable, "-m", "keras_ser.cli", "tune", str(config), "--max-trials", "3",
+    common = [sys.executable, "-m", "keras_ser.cli", "tune", str(config), "--max-trials", "2",
               "--directory", str(tmp_path / "runs"), "--oracle-port", str(_free_port())]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("chief", "worker0", "worker1")]
@@ -293,6 +293,6 @@ def test_chief_and_two_workers_share_one_search(tmp_path, data_root):
     assert [process.returncode for process in processes] == [0, 0, 0], {k: v[-2000:] for k, v in outputs.items()}
     project = tmp_path / "runs" / "tiny_tune"
     rows = (project / "results.csv").read_text().splitlines()[1:]
-    assert len(rows) == 3 and all(row.endswith(",COMPLETED") for row in rows), rows
-    assert "3 trials" in outputs["chief"], outputs["chief"][-2000:]
+    assert len(rows) == 2 and all(row.endswith(",COMPLETED") for row in rows), rows
+    assert "2 trials" in outputs["chief"], outputs["chief"][-2000:]
     assert all("no trials left" in outputs[name] for name in ("worker0", "worker1")), outputs
