@@ -251,6 +251,27 @@ def _preset(args):
     print(f"preset written to {args.folder}")
 
 
+def _adapt(args):
+    from pathlib import Path
+
+    from keras_ser.presets import load, save_preset
+
+    if Path(args.out).exists() and any(Path(args.out).iterdir()) and not args.overwrite:
+        raise FileExistsError(f"'{args.out}' exists and is not empty; pass --overwrite to replace it")
+    model = load(args.model)
+    model.adapt(args.audio, normalizer=args.normalizer, batch_norm=args.batch_norm, inplace=True,
+                min_windows=args.min_windows, on_error=args.on_error, progress=sys.stdout.isatty())
+    record = model.metadata["adaptations"][-1]
+    save_preset(model, args.out, half_precision=not args.full_precision, overwrite=args.overwrite)
+    if "normalizer" in record:
+        before, after = record["normalizer"]["before"], record["normalizer"]["after"]
+        print(f"{record['normalizer']['kind']} normaliser: "
+              + ", ".join(f"{key} {before[key]:.4g} -> {after[key]:.4g}" for key in after))
+    if "batch_norm_layers" in record:
+        print(f"batch-norm statistics of {len(record['batch_norm_layers'])} layers recomputed")
+    print(f"{args.model} adapted on {record['clips']} clips ({record['windows']} windows) -> {args.out}")
+
+
 def _model_cards(args):
     from pathlib import Path
 
@@ -402,6 +423,22 @@ def build_parser():
     preset.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
     preset.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
     preset.set_defaults(handler=_preset)
+    adapt = commands.add_parser(
+        "adapt", help="adapt a model to unlabelled audio of a new domain (its normaliser, optionally batch norm)")
+    adapt.add_argument("model", help="zoo name, preset folder or hf://org/name")
+    adapt.add_argument("audio", nargs="+", help="audio files and folders of them (labels are not needed)")
+    adapt.add_argument("--out", required=True, help="the preset folder to write")
+    adapt.add_argument("--batch-norm", action="store_true",
+                       help="also recompute every batch-norm layer's statistics on the audio (AdaBN)")
+    adapt.add_argument("--no-normalizer", dest="normalizer", action="store_false",
+                       help="keep the input normaliser's statistics (e.g. to adapt batch norm only)")
+    adapt.add_argument("--min-windows", type=int, default=20,
+                       help="refuse audio giving fewer 4-s windows than this (default: 20)")
+    adapt.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                       help="unreadable files: stop and name them all (default), or skip them with a warning")
+    adapt.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
+    adapt.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
+    adapt.set_defaults(handler=_adapt)
     cards = commands.add_parser("model-cards", help="print (or --write) MODEL_CARDS.md from the zoo's metadata")
     cards.add_argument("--write", metavar="PATH", help="write the text to PATH, e.g. MODEL_CARDS.md")
     cards.add_argument("--zoo", help="zoo folder (default: the installed zoo)")

@@ -301,6 +301,20 @@ class SERClassifier(keras.Model):
         return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
                          monitor=monitor, class_weight=class_weight)
 
+    def adapt(self, sources, sampling_rate=None, *, normalizer=True, batch_norm=False, inplace=False, batch_size=32,
+              min_windows=20, on_error="fail", progress=True, channels_first=None):
+        """This model adapted to unlabelled audio of a new domain: a copy, or this model with `inplace=True`.
+
+        Refits the input normaliser on the audio's windows and, with `batch_norm=True`, every batch-norm layer's
+        moving statistics (AdaBN). `sources`: audio files and folders, or clips as arrays with `sampling_rate`.
+        Recorded in `metadata["adaptations"]`. See `keras_ser.presets.adaptation.adapt`.
+        """
+        from keras_ser.presets.adaptation import adapt
+
+        return adapt(self, sources, sampling_rate, normalizer=normalizer, batch_norm=batch_norm, inplace=inplace,
+                     batch_size=batch_size, min_windows=min_windows, on_error=on_error, progress=progress,
+                     channels_first=channels_first)
+
     def predict_folder(self, folder, aggregate="mean", hop_seconds=None, batch_size=32, progress=True,
                        on_error="skip"):
         """Scores of every audio file below `folder`, sorted by path, as `Predictions` (see `predict_files`)."""
