@@ -97,15 +97,7 @@ def _resampled(preprocessor, clips, sampling_rate, channels_first):
     if isinstance(clips, (str, bytes, os.PathLike)) or (isinstance(clips, np.ndarray) and clips.ndim < 2):
         raise ValueError("with sampling_rate, sources must be a list of clips (arrays) or a 2-D array (clips, "
                          "samples); files and folders are read without sampling_rate")
-    signals = []
-    for i, clip in enumerate(clips):
-        try:
-            signals.append(preprocessor.resample(clip, sampling_rate, channels_first))
-        except ValueError as error:
-            raise ValueError(f"clips[{i}]: {error}") from None
-    if not signals:
-        raise ValueError("no clips given: pass at least one clip")
-    return signals
+    return preprocessor.resample_clips(clips, sampling_rate, channels_first)
 
 
 def _loaded(preprocessor, sources, on_error, progress):

@@ -224,14 +224,7 @@ class SERClassifier(keras.Model):
         if isinstance(clips, (str, bytes, os.PathLike)) or (isinstance(clips, np.ndarray) and clips.ndim < 2):
             raise ValueError("clips must be a list of clips or a 2-D array (clips, samples); for one clip use "
                              "predict_array")
-        signals = []
-        for i, clip in enumerate(clips):
-            try:
-                signals.append(self.preprocessor.resample(clip, sampling_rate, channels_first))
-            except ValueError as error:
-                raise ValueError(f"clips[{i}]: {error}") from None
-        if not signals:
-            raise ValueError("clips is empty: give at least one clip")
+        signals = self.preprocessor.resample_clips(clips, sampling_rate, channels_first)
         return self._predict_signals(signals, [None] * len(signals), aggregate, hop_seconds, batch_size)
 
     def predict_file(self, path, aggregate="mean", hop_seconds=None, batch_size=32):

@@ -64,6 +64,18 @@ class AudioPreprocessor:
         """A mono float32 signal at `sample_rate` from an array at `sampling_rate` Hz (`keras_ser.audio.load_array`)."""
         return load_array(audio, sampling_rate, self.sample_rate, channels_first)
 
+    def resample_clips(self, clips, sampling_rate, channels_first=None):
+        """`resample` of each clip of a list (or 2-D array); an error names the clip's index."""
+        signals = []
+        for i, clip in enumerate(clips):
+            try:
+                signals.append(self.resample(clip, sampling_rate, channels_first))
+            except ValueError as error:
+                raise ValueError(f"clips[{i}]: {error}") from None
+        if not signals:
+            raise ValueError("clips is empty: give at least one clip")
+        return signals
+
     def get_config(self):
         config = dataclasses.asdict(self)
         config["stft"].update(FIXED_STFT)
