@@ -98,9 +98,25 @@ def test_utterance_normalisation_gives_each_bin_zero_mean_and_unit_variance_over
     for example in (out[0], varying):
         np.testing.assert_allclose(example.mean(axis=0), 0.0, atol=1e-5)
         np.testing.assert_allclose(example.std(axis=0), 1.0, rtol=1e-4)
-    assert not out[1, :, 3].any()
+    np.testing.assert_allclose(out[1, :, 3], 0.0, atol=0.1)  # constant: 0 up to the mean's rounding
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x.astype(np.float32))), out)
+
+
+def test_utterance_normalisation_leaves_padding_out_of_the_statistics():
+    rng = np.random.default_rng(2)
+    clip = rng.normal(size=(40, 6, 1)) * 2 + 3
+    silence = np.float32(-9.2)  # the log floor a padded frame holds
+    short = np.concatenate([clip, np.full((24, 6, 1), silence)])  # a clip filling 40 of 64 frames
+    shifted = np.concatenate([np.full((10, 6, 1), silence), clip, np.full((14, 6, 1), silence)])
+    x = np.stack([short, shifted, np.full((64, 6, 1), silence)]).astype(np.float32)
+    out = keras.ops.convert_to_numpy(UtteranceNormalizer()(x))
+    reference = (clip - clip.mean(axis=0)) / np.sqrt(clip.var(axis=0) + UtteranceNormalizer.EPSILON)
+    np.testing.assert_allclose(out[0, :40], reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[1, 10:50], reference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[0, 40:], ((silence - clip.mean(axis=0)) / clip.std(axis=0))[None].repeat(24, 0),
+                               rtol=1e-4)
+    assert not out[2].any()  # all silence: every frame is used, and a constant becomes 0
 
 
 @pytest.mark.parametrize(

@@ -129,9 +129,11 @@ class MaxNormalizer(_Normalizer):
 class UtteranceNormalizer(keras.layers.Layer):
     """Each example's own z-score per frequency bin: mean and variance over its time axis (axis 1).
 
-    (B, time, frequency, channels) → the same shape. The statistics cover all time
-    steps of the window (zero-padding included); `EPSILON` is added to the variance,
-    so a bin constant over time (digital silence) becomes 0. Nothing is fitted.
+    (B, time, frequency, channels) → the same shape. The statistics cover the window's
+    audio frames: padding (a frame whose every bin holds the window's minimum, as silence
+    does) is left out, so a clip's statistics do not depend on how much of the window it
+    fills; a window of nothing but such frames uses all of them. `EPSILON` is added to the
+    variance, so a bin constant over the audio frames becomes 0 (up to rounding). Nothing is fitted.
     """
 
     kind = "utterance"
@@ -152,8 +154,12 @@ class UtteranceNormalizer(keras.layers.Layer):
 
     def call(self, x):
         x = ops.cast(x, "float32")  # EPSILON would vanish in float16
-        mean = ops.mean(x, axis=1, keepdims=True)
-        variance = ops.mean(ops.square(x - mean), axis=1, keepdims=True)
+        x = x - ops.min(x, axis=(1, 2), keepdims=True)  # padding and silence at exactly 0
+        audio = ops.cast(ops.max(x, axis=2, keepdims=True) > 0, "float32")  # (B, time, 1, channels)
+        audio = ops.where(ops.sum(audio, axis=1, keepdims=True) > 0, audio, 1.0)
+        count = ops.sum(audio, axis=1, keepdims=True)
+        mean = ops.sum(x * audio, axis=1, keepdims=True) / count
+        variance = ops.sum(ops.square(x - mean) * audio, axis=1, keepdims=True) / count
         return ops.cast((x - mean) / ops.sqrt(variance + self.EPSILON), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

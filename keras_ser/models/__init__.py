@@ -1,6 +1,7 @@
-"""The model zoo: VGG16, AlexNet, ResNet-18/50 and the Ch. 4 CNNs in real, quaternion and MTS variants, and RH-emo."""
+"""The model zoo: VGG16, AlexNet, ResNet-18/50, the Ch. 4 CNNs, a compact CNN in real, quaternion and MTS variants, and RH-emo."""
 
 from keras_ser.models.alexnet import alexnet
+from keras_ser.models.compact_cnn import compact_cnn
 from keras_ser.models.cost import cost_table, format_cost_table, print_cost_table
 from keras_ser.models.flops import count_flops, layer_flops
 from keras_ser.models.introspection import conv_layers, resnet_block_output
@@ -12,7 +13,7 @@ from keras_ser.models.variants import DEFAULT_INPUT_SHAPES, DEFAULT_SCALES, VARI
 from keras_ser.models.vgg import vgg16
 
 # The classification networks, by the name of their builder function here.
-NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "vgg16", "resnet18", "resnet50")
+NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "compact_cnn", "vgg16", "resnet18", "resnet50")
 
 __all__ = [
     "AdaptiveAveragePooling2D",
@@ -26,6 +27,7 @@ __all__ = [
     "a3",
     "a4",
     "alexnet",
+    "compact_cnn",
     "conv_layers",
     "cost_table",
     "count_flops",
