@@ -1,6 +1,10 @@
-"""A tiny classifier and audio files for test_prediction_inputs and test_cli_predict."""
+"""A tiny classifier and audio files for test_prediction_inputs and test_cli_predict; a preset's predictions on JAX."""
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import soundfile
@@ -40,3 +44,23 @@ def mixed_folder(folder, emodb):
     bad = {str(folder / "empty.wav"): "empty", str(folder / "notes.wav"): "not a readable audio file",
            str(folder / "truncated.wav"): "not a readable audio file"}
     return [str(path) for path in good], bad
+
+
+def predict_file_on_jax(folder, path):
+    """{label: score} of `load(folder).predict_file(path)` in a JAX process that cannot import TensorFlow."""
+    code = (
+        "import sys, json\n"
+        "class NoTensorFlow:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'tensorflow':\n"
+        "            raise ImportError('tensorflow is blocked in this test')\n"
+        "sys.meta_path.insert(0, NoTensorFlow())\n"
+        "from keras_ser.presets import load\n"
+        f"result = load({str(folder)!r}).predict_file({str(path)!r})\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "print(json.dumps({e['label']: e['score'] for e in result}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERAS_BACKEND": "jax"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

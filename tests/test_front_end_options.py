@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from keras_ser.datasets.cache import _cache_key
 from keras_ser.presets import AudioPreprocessor, PresetError
 from keras_ser.training import ConfigError
 
+from prediction_helpers import predict_file_on_jax
 from test_training import tiny
 
 
@@ -191,8 +193,10 @@ def test_a_run_with_the_options_trains_and_its_preset_reproduces_it(tmp_path, co
     (tmp_path / "emodb" / "wav").mkdir(parents=True)
     for name in RUN_FILES:
         (tmp_path / "emodb" / "wav" / f"{name}.flac").symlink_to(corpus_root("emodb") / "wav" / f"{name}.flac")
-    config = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random", "mel_bins": 40,
-                        "compression": "log", "normalization": "utterance"}, training={"epochs": 1})
+    augment = {"gain_db": 6, "noise_snr_db": [10, 30], "time_masks": 1, "time_mask_width": 20, "mixup_alpha": 0.2}
+    config = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random", "mel_bins": 40, "crops": "random",
+                        "compression": "log", "normalization": "utterance"},
+                  training={"epochs": 1, "augment": augment, "balance": "class"})
     train(config, tmp_path / "run", progress=False)
     run_model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert run_model.input_shape == (None, 512, 40, 1)
@@ -222,3 +226,8 @@ def test_a_run_with_the_options_trains_and_its_preset_reproduces_it(tmp_path, co
             clip = {entry["label"]: entry["score"] for entry in preset.predict_file(path)}
             mean = temperature_scaled(scores[[p == path for p in paths]], preset.temperature).mean(axis=0)
             np.testing.assert_allclose([clip[name] for name in data.class_names], mean, atol=1e-3)
+    # and JAX, without TensorFlow, gives the same clip scores from the audio
+    if importlib.util.find_spec("jax") is not None:
+        clip = corpus_root("emodb") / "wav" / f"{RUN_FILES[0]}.flac"
+        expected = {entry["label"]: entry["score"] for entry in preset.predict_file(clip)}
+        assert predict_file_on_jax(tmp_path / "preset", clip) == pytest.approx(expected, abs=1e-5)

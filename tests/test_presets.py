@@ -354,30 +354,14 @@ def test_a_classifier_computes_its_preprocessor_stft(emodb_file):
 
 def test_a_preset_saved_on_tensorflow_predicts_the_same_on_jax_without_tensorflow(saved, emodb_file):
     import importlib.util
-    import os
-    import subprocess
-    import sys
+
+    from prediction_helpers import predict_file_on_jax
 
     if importlib.util.find_spec("jax") is None:
         pytest.skip("needs JAX installed to run Keras without TensorFlow")
     model, folder = saved
     expected = {e["label"]: e["score"] for e in model.predict_file(emodb_file)}
-    code = (
-        "import sys, json\n"
-        "class NoTensorFlow:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'tensorflow':\n"
-        "            raise ImportError('tensorflow is blocked in this test')\n"
-        "sys.meta_path.insert(0, NoTensorFlow())\n"
-        "from keras_ser.presets import load\n"
-        f"result = load({str(folder)!r}).predict_file({str(emodb_file)!r})\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
-        "print(json.dumps({e['label']: e['score'] for e in result}))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERAS_BACKEND": "jax"},
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == pytest.approx(expected, abs=1e-5)
+    assert predict_file_on_jax(folder, emodb_file) == pytest.approx(expected, abs=1e-5)
 
 
 def test_cli_predict_prints_labels_and_json(saved, emodb_file, capsys):
