@@ -1,4 +1,5 @@
-"""The model zoo: VGG16, AlexNet, ResNet-18/50, the Ch. 4 CNNs, a compact CNN in real, quaternion and MTS variants, and RH-emo."""
+"""The model zoo: VGG16, AlexNet, ResNet-18/50, the Ch. 4 CNNs and a compact CNN, in real, quaternion and MTS
+variants, and RH-emo."""
 
 from keras_ser.models.alexnet import alexnet
 from keras_ser.models.compact_cnn import compact_cnn
