@@ -128,7 +128,7 @@ def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate, folds)
 name = "tiny_experiment"
 [base]
 data = {{ corpora = ["emodb"], split = "fold", folds = 4, max_items = 80 }}
-model = {{ builder = "a3", options = {{ filters = 4, hidden_units = 8 }} }}
+model = {{ builder = "compact_cnn", options = {{ filters = [4, 4] }} }}
 training = {{ batch_size = 16, epochs = 1 }}
 [grid]
 "data.fold" = {list(range(folds))}
