@@ -285,3 +285,46 @@ key = "strategy.kind"
     assert comparisons[("baseline", dual)] == pytest.approx(0.1)
     assert comparisons[("baseline", control)] == pytest.approx(0.03)
     assert comparisons[(dual, control)] == pytest.approx(-0.07)
+
+
+def test_cases_take_in_named_blocks(tmp_path):
+    text = """
+[base]
+data = { corpora = ["emodb"], split = "fold", folds = 4 }
+model = { builder = "a3" }
+[grid]
+"data.fold" = [0]
+[blocks.front_end]
+"data.mel_bins" = [40]
+"data.compression" = ["log"]
+[blocks.crops]
+"data.crops" = ["random", "fixed"]
+[[cases]]
+use = ["front_end"]
+[[cases]]
+use = ["front_end", "crops"]
+"data.mel_bins" = [32]
+"""
+    runs = expand(load_experiment(_write(tmp_path, text)))
+    assert [config.name for _, config in runs] == [
+        "fold=0,mel_bins=40,compression=log",
+        "fold=0,mel_bins=32,compression=log,crops=random",  # the case's own value wins, in the block's place
+        "fold=0,mel_bins=32,compression=log,crops=fixed",
+    ]
+    assert runs[1][1].data.mel_bins == 32 and runs[1][1].data.crops == "random"
+
+
+@pytest.mark.parametrize(
+    "blocks, use, key, message",
+    [
+        ('[blocks.crops]\n"data.crops" = ["random"]\n', '["masks"]', "cases[0].use", "no block 'masks'; blocks: crops"),
+        ("", '"crops"', "cases[0].use", "must be a list of block names"),
+        ('[blocks]\ncrops = 3\n', '["crops"]', "blocks.crops", "must be a table"),
+        ('[blocks.crops]\n"data.crops" = "random"\n', '["crops"]', "cases[0].data.crops", "non-empty list"),
+    ],
+)
+def test_bad_blocks_name_the_culprit(tmp_path, blocks, use, key, message):
+    text = f'[grid]\n"data.fold" = [0]\n{blocks}[[cases]]\nuse = {use}\n'
+    with pytest.raises(ConfigError, match=message) as info:
+        load_experiment(_write(tmp_path, text))
+    assert info.value.key == key

@@ -6,6 +6,9 @@ optionally:
 
 - `[[cases]]`: alternative extra grids combined with `[grid]` in turn (e.g.
   the standard variant alone, and the MTS variant with its scale sets);
+- `[blocks.<name>]`: named groups of case keys that a case takes in with
+  `use = ["<name>", ...]` (its own keys win), so that cases combining the same
+  changes do not repeat them;
 - `[select]`: `keys` whose best value is chosen on the validation UAR for each
   setting of the other keys (like the thesis's search of MTS scale sets);
 - `[compare]`: `key`, the key whose values are compared (e.g. `model.variant`),
@@ -38,7 +41,7 @@ from keras_ser.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, check_
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
-EXPERIMENT_KEYS = ("name", "description", "base", "grid", "cases", "select", "compare")
+EXPERIMENT_KEYS = ("name", "description", "base", "grid", "blocks", "cases", "select", "compare")
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
 # The experiments/ folder of the current directory, else of this source checkout.
@@ -66,6 +69,7 @@ def load_experiment(path):
     raw.setdefault("name", Path(path).stem)
     raw.setdefault("grid", {})
     raw.setdefault("cases", [{}])
+    raw["cases"] = [_with_blocks(case, raw.get("blocks", {}), i) for i, case in enumerate(raw["cases"])]
     for where, grid in [("grid", raw["grid"])] + [(f"cases[{i}]", case) for i, case in enumerate(raw["cases"])]:
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
@@ -77,6 +81,22 @@ def load_experiment(path):
             if key not in known:
                 raise ConfigError(f"{section}.{field}", f"'{key}' is not a grid key ({', '.join(sorted(known))})")
     return raw
+
+
+def _with_blocks(case, blocks, index):
+    """A case with the keys of the blocks it uses, in order, under its own."""
+    used = case.get("use", [])
+    if not isinstance(used, list) or not all(isinstance(name, str) for name in used):
+        raise ConfigError(f"cases[{index}].use", "must be a list of block names")
+    merged = {}
+    for name in used:
+        if name not in blocks:
+            raise ConfigError(f"cases[{index}].use", f"no block '{name}'; blocks: {', '.join(blocks) or 'none'}")
+        if not isinstance(blocks[name], dict):
+            raise ConfigError(f"blocks.{name}", "must be a table of keys and their lists of values")
+        merged.update(blocks[name])
+    merged.update({key: values for key, values in case.items() if key != "use"})
+    return merged
 
 
 def _set(raw, dotted, value):
