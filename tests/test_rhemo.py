@@ -197,7 +197,7 @@ JAX_SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "jax"
     rng = np.random.default_rng(0)
     x = rng.random((4, 64, 32, 1), dtype=np.float32)
-    model = rhemo(input_shape=(64, 32, 1))
+    model = rhemo(input_shape=(64, 32, 1), head_units=16)
     quick = TrainingStage(learning_rate=1e-3, batch_size=2, epochs=1)
     histories = fit_rhemo(model, x, labelled=(x, np.array([0, 1, 2, 3]), rng.integers(0, 2, (4, 3))),
                           stage1=quick, stage2=quick)

@@ -272,7 +272,8 @@ def _free_port():
 def test_chief_and_two_workers_share_one_search(tmp_path, data_root):
     config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
     common = [sys.executable, "-m", "keras_ser.cli", "tune", str(config), "--max-trials", "2",
-              "--directory", str(tmp_path / "runs"), "--oracle-port", str(_free_port())]
+              "--directory", str(tmp_path / "runs"), "--oracle-port", str(_free_port()),
+              "--no-isolate"]  # trials in child processes: tested above
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("chief", "worker0", "worker1")]
     processes = []
