@@ -9,13 +9,32 @@ optionally:
 - `[blocks.<name>]`: named groups of case keys that a case takes in with
   `use = ["<name>", ...]` (its own keys win), so that cases combining the same
   changes do not repeat them;
+- `condition = "<label>"` in a case: the condition's name, a setting of its own
+  (`condition=<label>` in run names) that sets no configuration key, so that
+  `[compare] key = "condition"` compares conditions that differ in several keys;
 - `[select]`: `keys` whose best value is chosen on the validation UAR for each
   setting of the other keys (like the thesis's search of MTS scale sets);
 - `[compare]`: `key`, the key whose values are compared (e.g. `model.variant`),
   with runs paired over `paired` (default: the folds, seeds or held-out
-  speakers in the grid) and a two-sided Wilcoxon signed-rank test per pair of
-  values within each setting of the other `[grid]` keys (keys set only in
-  `[[cases]]` go with the compared condition).
+  speakers in the grid) and a two-sided Wilcoxon signed-rank test and a 95 %
+  bootstrap interval of the mean difference per pair of values within each
+  setting of the other `[grid]` keys (keys set only in `[[cases]]` go with the
+  compared condition); `reference`, a value of `key` that comparisons subtract
+  (b − reference);
+- `[pretrain.<name>]`: an orthogonal-task network the runs need, trained by the
+  experiment before the first run that names it in `strategy.orthogonal` as
+  "{pretrain.<name>}". `config` is its run configuration, over `[base]` without
+  `[base]`'s strategy (so the same network and front end unless it says
+  otherwise); `follows` lists the run keys it takes from each run (default none);
+  `corpora = "training"` trains it on each run's training corpora (data.corpora
+  less data.test_corpus). One network is trained per distinct value of those,
+  into `<runs_dir>/<experiment>/pretrain/<name>/<key=value,...>/`, and kept
+  (also with `keep_models=False`); the runs that use it must share its network
+  and front end (`MATCHING_KEYS`);
+- `[probe]`: `corpora`, a linear speaker probe of each run's penultimate
+  features on the validation speakers of the first of these corpora the run
+  trains on (`keras_ser.training.probe`), written to the run's probe.json before
+  its model may be discarded, and summarised and compared per condition.
 
 Runs go to `<runs_dir>/<experiment>/<key=value,...>/`; finished runs are not
 trained again, so an interrupted experiment continues where it stopped; a run
@@ -24,9 +43,11 @@ On the TensorFlow backend each run trains in its own process (see `processes`).
 """
 
 import copy
+import dataclasses
 import itertools
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -34,14 +55,23 @@ import numpy as np
 
 from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml
-from keras_ser.training.metrics import wilcoxon_signed_rank
-from keras_ser.training.plots import plot_paired_scores
+from keras_ser.training.metrics import bootstrap_mean_interval, wilcoxon_signed_rank
+from keras_ser.training.plots import plot_paired_differences, plot_paired_scores
+from keras_ser.training.probe import check_probe, probe_run
 from keras_ser.training.processes import isolate_by_default, run_child
 from keras_ser.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, check_run_dir, train
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
-EXPERIMENT_KEYS = ("name", "description", "base", "grid", "blocks", "cases", "select", "compare")
+EXPERIMENT_KEYS = ("name", "description", "base", "grid", "blocks", "cases", "select", "compare", "pretrain", "probe")
+CONDITION_KEY = "condition"  # a case's name: a setting that sets no configuration key
+PRETRAIN_KEYS = ("config", "follows", "corpora")
+PRETRAIN_DIR = "pretrain"
+PRETRAIN_REFERENCE = re.compile(r"\{pretrain\.([A-Za-z0-9_]+)\}")
+# What a run and the orthogonal network it is trained against must share: the input and the network.
+MATCHING_KEYS = ("data.segment_seconds", "data.frame_length", "data.hop_length", "data.time_steps",
+                 "data.frequency_bins", "data.mel_bins", "data.compression", "data.features", "data.rhemo_model",
+                 "data.normalization", "model.builder", "model.variant", "model.options")
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
 # The experiments/ folder of the current directory, else of this source checkout.
@@ -80,11 +110,45 @@ def load_experiment(path):
         for key in wanted if isinstance(wanted, list) else [wanted]:
             if key not in known:
                 raise ConfigError(f"{section}.{field}", f"'{key}' is not a grid key ({', '.join(sorted(known))})")
+    if "reference" in raw.get("compare", {}):
+        key = raw["compare"].get("key")
+        values = {_label(v) for grid in [raw["grid"], *raw["cases"]] for v in grid.get(key, [])}
+        if _label(raw["compare"]["reference"]) not in values:
+            raise ConfigError("compare.reference", f"{raw['compare']['reference']!r} is not a value of compare.key "
+                                                   f"'{key}' ({', '.join(sorted(values)) or 'none'})")
+    _check_pretrain(raw.get("pretrain", {}))
+    if "probe" in raw:
+        raw["probe"] = check_probe(raw["probe"])
     return raw
 
 
+def _check_pretrain(pretrain):
+    """Raise ConfigError naming the `[pretrain.<name>]` key that cannot be used."""
+    if not isinstance(pretrain, dict):
+        raise ConfigError("pretrain", "give each orthogonal network as a table [pretrain.<name>]")
+    for name, section in pretrain.items():
+        where = f"pretrain.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise ConfigError(where, "name it with letters, digits and '_' only (it is referred to as "
+                                     "\"{pretrain.<name>}\" in strategy.orthogonal)")
+        if not isinstance(section, dict):
+            raise ConfigError(where, "must be a table: config = {...}, and optionally follows and corpora")
+        for key in section:
+            if key not in PRETRAIN_KEYS:
+                raise ConfigError(f"{where}.{key}", f"unknown key; known: {', '.join(PRETRAIN_KEYS)}")
+        if not isinstance(section.get("config"), dict):
+            raise ConfigError(f"{where}.config", "give the orthogonal task's run configuration (over [base], without "
+                                                 "its strategy), e.g. { data = { task = \"speaker\", split = \"random\" } }")
+        follows = section.get("follows", [])
+        if not isinstance(follows, list) or not all(isinstance(key, str) and key for key in follows):
+            raise ConfigError(f"{where}.follows", f"must be a list of run keys such as \"seed\", got {follows!r}")
+        if section.get("corpora", "training") != "training":
+            raise ConfigError(f"{where}.corpora", "'training' (each run's data.corpora less its data.test_corpus), or "
+                                                  "leave it out and set data.corpora in its config")
+
+
 def _with_blocks(case, blocks, index):
-    """A case with the keys of the blocks it uses, in order, under its own."""
+    """A case with the keys of the blocks it uses, in order, under its own (its condition's name as a list of one)."""
     used = case.get("use", [])
     if not isinstance(used, list) or not all(isinstance(name, str) for name in used):
         raise ConfigError(f"cases[{index}].use", "must be a list of block names")
@@ -96,6 +160,12 @@ def _with_blocks(case, blocks, index):
             raise ConfigError(f"blocks.{name}", "must be a table of keys and their lists of values")
         merged.update(blocks[name])
     merged.update({key: values for key, values in case.items() if key != "use"})
+    if CONDITION_KEY in merged:
+        label = merged[CONDITION_KEY]
+        label = label[0] if isinstance(label, list) and len(label) == 1 else label
+        if not isinstance(label, str) or not label:
+            raise ConfigError(f"cases[{index}].{CONDITION_KEY}", f"must be the condition's name, got {label!r}")
+        merged = {CONDITION_KEY: [label], **{k: v for k, v in merged.items() if k != CONDITION_KEY}}  # named first
     return merged
 
 
@@ -108,9 +178,9 @@ def _set(raw, dotted, value):
 
 
 def _label(value):
-    """A setting's value as it appears in run names and folder names (no '/')."""
+    """A setting's value as it appears in run names and folder names (no '/', no braces)."""
     text = "-".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text.replace("/", "_")
+    return text.replace("/", "_").replace("{", "").replace("}", "")
 
 
 def expand(experiment):
@@ -122,7 +192,8 @@ def expand(experiment):
             raw = copy.deepcopy(experiment.get("base", {}))
             settings = dict(zip(grid, values))
             for key, value in settings.items():
-                _set(raw, key, value)
+                if key != CONDITION_KEY:
+                    _set(raw, key, value)
             raw["name"] = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "run"
             try:
                 runs.append((settings, config_from_dict(raw)))
@@ -132,7 +203,101 @@ def expand(experiment):
     # experiment leaves complete pairs.
     repeats = [key for key in dict.fromkeys(k for settings, _ in runs for k in settings) if key in REPEAT_KEYS]
     order = {key: list(dict.fromkeys(_label(settings.get(key)) for settings, _ in runs)) for key in repeats}
-    return sorted(runs, key=lambda run: tuple(order[key].index(_label(run[0].get(key))) for key in repeats))
+    runs = sorted(runs, key=lambda run: tuple(order[key].index(_label(run[0].get(key))) for key in repeats))
+    pretraining_plan(experiment, runs)  # refuses references to no [pretrain] section, and mismatched networks
+    return runs
+
+
+def _value(config, dotted):
+    """A run configuration's value of a dotted key; KeyError when it has no such key."""
+    node = config.to_dict()
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _merged(base, over):
+    """`base` with the tables of `over` merged in, key by key."""
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _pretraining_config(experiment, name, config):
+    """(label, RunConfig) of the orthogonal network [pretrain.<name>] that the run `config` is trained against."""
+    section, where = experiment["pretrain"][name], f"pretrain.{name}"
+    base = {key: value for key, value in experiment.get("base", {}).items() if key not in ("name", "strategy")}
+    raw = _merged(base, section["config"])
+    settings = {}
+    for key in section.get("follows", []):
+        try:
+            settings[key] = _value(config, key)
+        except (KeyError, TypeError):
+            raise ConfigError(f"{where}.follows", f"'{key}' is not a run configuration key") from None
+        _set(raw, key, settings[key])
+    if section.get("corpora") == "training":
+        if config.data.split != "leave_corpus_out":
+            raise ConfigError(f"{where}.corpora", f"'training' needs runs with data.split = \"leave_corpus_out\" "
+                                                  f"(run '{config.name}' has {config.data.split!r}); set data.corpora "
+                                                  f"in pretrain.{name}.config instead")
+        settings["data.corpora"] = [c for c in config.data.corpora if c != config.data.test_corpus]
+        _set(raw, "data.corpora", settings["data.corpora"])
+    label = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "all"
+    raw["name"] = f"{PRETRAIN_DIR}_{name},{label}"
+    try:
+        pretrained = config_from_dict(raw)
+    except ConfigError as error:
+        raise ConfigError(error.key, f"{error.message} (in [{where}], for run '{config.name}')") from None
+    if pretrained.data.split != "leave_corpus_out" and not pretrained.data.fractions[2]:
+        raise ConfigError(f"{where}.config", f"data.fractions {pretrained.data.fractions} leave the test part empty; "
+                                             "give it a share, e.g. data.fractions = [0.8, 0.1, 0.1]")
+    for key in MATCHING_KEYS:
+        ours, theirs = _value(config, key), _value(pretrained, key)
+        if ours != theirs:
+            raise ConfigError(f"{where}.follows", f"run '{config.name}' has {key} = {ours!r} but its orthogonal "
+                                                  f"network {theirs!r}: they must share the input and the network; "
+                                                  f"set it in [base] or add '{key}' to pretrain.{name}.follows")
+    return label, pretrained
+
+
+def pretraining_plan(experiment, runs):
+    """For each run, [(index in strategy.orthogonal, pretraining name, label, RunConfig)] of the networks it needs.
+
+    Raises ConfigError for a "{pretrain.<name>}" with no [pretrain.<name>] section.
+    """
+    sections = experiment.get("pretrain", {})
+    plan = []
+    for _, config in runs:
+        needs = []
+        for index, entry in enumerate(config.strategy.orthogonal):
+            if "{pretrain." not in entry:
+                continue
+            match = PRETRAIN_REFERENCE.fullmatch(entry)
+            if match is None or match.group(1) not in sections:
+                raise ConfigError("strategy.orthogonal", f"'{entry}' (in run '{config.name}') names no pretraining; "
+                                                         "write \"{pretrain.<name>}\" for a section [pretrain.<name>] "
+                                                         f"of the experiment ({', '.join(sections) or 'it has none'})")
+            needs.append((index, match.group(1), *_pretraining_config(experiment, match.group(1), config)))
+        plan.append(needs)
+    return plan
+
+
+def _pretrain_dir(out, name, label):
+    return out / PRETRAIN_DIR / name / label
+
+
+def _resolved(config, needs, out):
+    """`config` with its "{pretrain.<name>}" references replaced by the pretraining runs' folders."""
+    if not needs:
+        return config
+    orthogonal = list(config.strategy.orthogonal)
+    for index, name, label, _ in needs:
+        orthogonal[index] = str(_pretrain_dir(out, name, label))
+    return dataclasses.replace(config, strategy=dataclasses.replace(config.strategy, orthogonal=orthogonal))
 
 
 def train_in_child(config, run_dir, cache_dir=None, progress=True):
@@ -155,10 +320,22 @@ def _finished(out, config):
 
 
 def plan_experiment(name, runs_dir="runs"):
-    """The experiment's name and (run name, finished) for each of its runs, in training order."""
+    """The experiment's name and (run name, finished) for each of its runs, in training order.
+
+    A pretraining comes before the first run that needs it, named `pretrain/<name>/<label>`.
+    """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
-    return experiment["name"], [(config.name, _finished(out, config)) for _, config in expand(experiment)]
+    runs = expand(experiment)
+    planned, listed = [], set()
+    for (_, config), needs in zip(runs, pretraining_plan(experiment, runs)):
+        for _, pretraining, label, _ in needs:
+            if (pretraining, label) not in listed:
+                listed.add((pretraining, label))
+                folder = _pretrain_dir(out, pretraining, label)
+                planned.append((f"{PRETRAIN_DIR}/{pretraining}/{label}", (folder / METRICS_FILE).exists()))
+        planned.append((config.name, _finished(out, config)))
+    return experiment["name"], planned
 
 
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
@@ -169,7 +346,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     ChangedConfigError before any run is trained or summarised.
 
     `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
-    metrics are written. `isolate` trains each run in its own process (default: on TensorFlow).
+    metrics (and its probe) are written; pretrained orthogonal networks are kept. `isolate` trains
+    each run in its own process (default: on TensorFlow); the probe runs in this one.
     `summary_only=True` trains nothing and summarises the runs finished so far.
     """
     experiment = load_experiment(find_experiment(name))
@@ -177,34 +355,75 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     run = train_in_child if (isolate_by_default() if isolate is None else isolate) else train
     results = []
     runs = expand(experiment)
+    plan = pretraining_plan(experiment, runs)
+    runs = [(settings, _resolved(config, needs, out), needs) for (settings, config), needs in zip(runs, plan)]
     planned = len(runs)
     if summary_only:
-        runs = [(settings, config) for settings, config in runs if _finished(out, config)]
+        runs = [(settings, config, needs) for settings, config, needs in runs if _finished(out, config)]
         if not runs:
             raise FileNotFoundError(f"no run of experiment '{experiment['name']}' has finished in '{out}'; "
                                     "run it without --summary-only first")
         if progress:
             print(f"summarising the {len(runs)} of {planned} runs that have finished", flush=True)
-    for _, config in runs:
+    pretrainings = {_pretrain_dir(out, name, label): pretrained for *_, needs in runs for _, name, label, pretrained in needs}
+    for folder, pretrained in pretrainings.items():
+        check_run_dir(pretrained, folder, hint=EXPERIMENT_HINT)
+    for _, config, _ in runs:
         check_run_dir(config, out / config.name, hint=EXPERIMENT_HINT)
-    for number, (settings, config) in enumerate(runs, 1):
+    for number, (settings, config, needs) in enumerate(runs, 1):
         if summary_only:
             metrics = json.loads((out / config.name / METRICS_FILE).read_text())
         else:
+            for _, pretraining, label, pretrained in needs:
+                folder = _pretrain_dir(out, pretraining, label)
+                if not (folder / METRICS_FILE).exists():
+                    if progress:
+                        print(f"[pretrain] {pretraining}/{label}", flush=True)
+                    run(pretrained, folder, cache_dir=cache_dir, progress=progress)
             if progress:
                 print(f"[{number}/{len(runs)}] {config.name}", flush=True)
             metrics = run(config, out / config.name, cache_dir=cache_dir, progress=progress)
+        probe = probe_run(out / config.name, experiment["probe"], cache_dir) if "probe" in experiment else None
         if not keep_models:
             for model_file in (out / config.name).rglob(MODEL_FILE):
                 model_file.unlink()
         results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
-                        **{key: metrics.get(key) for key in ("wall_time_s", *EPOCH_KEYS)}})
-    summary = {**summarise(experiment, results), "planned_runs": planned}
+                        **{key: metrics.get(key) for key in ("wall_time_s", *EPOCH_KEYS)},
+                        **({"probe": probe} if "probe" in experiment else {})})
+    summary = {**summarise(experiment, results), "planned_runs": planned,
+               "pretraining": _pretraining_results(out, pretrainings)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
     plot_paired_scores(_condition_labels(summary["chosen"]), out / "summary_uar.png",
                        title=f"{experiment['name']}: test UAR (lines join paired runs)")
+    differences, intervals = _difference_columns(summary["comparisons"])
+    if differences:
+        plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals,
+                                title=f"{experiment['name']}: paired Δ test UAR (b − a), mean and 95 % bootstrap interval")
     return summary
+
+
+def _pretraining_results(out, pretrainings):
+    """Each finished pretraining's folder (relative to the experiment's), corpora, task and test scores."""
+    rows = []
+    for folder, pretrained in pretrainings.items():
+        if (folder / METRICS_FILE).exists():
+            test = json.loads((folder / METRICS_FILE).read_text())["test"]
+            rows.append({"folder": str(folder.relative_to(out)), "task": pretrained.data.task,
+                         "corpora": pretrained.data.corpora, "test_accuracy": test["accuracy"], "test_uar": test["uar"]})
+    return rows
+
+
+def _difference_columns(comparisons):
+    """Label -> paired test-UAR differences and label -> their interval, of the pooled comparisons if any, else all."""
+    pooled = [c for c in comparisons if c["context"] and all(v == "all" for v in c["context"].values())]
+    differences, intervals = {}, {}
+    for c in pooled or comparisons:
+        context = "" if pooled else ", ".join(f"{_short(k, v)}" for k, v in c["context"].items())
+        label = f"{c['b']} − {c['a']}" + (f" ({context})" if context else "")
+        differences[label] = c["uar"]["differences"]
+        intervals[label] = c["uar"]["interval"]
+    return differences, intervals
 
 
 def _key_of(settings, keys):
@@ -217,6 +436,7 @@ def summarise(experiment, results):
     select = experiment.get("select", {}).get("keys", [])
     select = select if isinstance(select, list) else [select]
     compare = experiment.get("compare", {}).get("key")
+    reference = experiment.get("compare", {}).get("reference")
     paired = experiment.get("compare", {}).get("paired") or [k for k in grid_keys if k in REPEAT_KEYS]
     group_keys = [k for k in grid_keys if k not in select and k not in paired]
 
@@ -238,6 +458,7 @@ def summarise(experiment, results):
             **{f"{key}_range": _range([r.get(key) for r in picked]) for key in EPOCH_KEYS},
             **_test_scores(picked, paired),
             "per_corpus": {corpus: _test_scores(picked, paired, corpus) for corpus in _corpora(picked)},
+            **_probe_scores(picked, paired),
         })
     comparisons = []
     if compare:
@@ -248,6 +469,8 @@ def summarise(experiment, results):
         for context in contexts:
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):
+                if reference is not None and b["group"][compare] == _label(reference):
+                    a, b = b, a  # differences are b − reference
                 labels = _condition(a, rows, compare), _condition(b, rows, compare)
                 comparison = _comparison(dict(context), labels, [(a, b)])
                 if comparison is not None:
@@ -283,6 +506,20 @@ def _test_scores(runs, paired, corpus=None):
     return scores
 
 
+def _probe_scores(runs, paired):
+    """The speaker probe's mean and std accuracy over the runs probed, and each one's by its paired key (or {})."""
+    probed = [r for r in runs if r.get("probe")]
+    if not probed:
+        return {}
+    values = [r["probe"]["accuracy"] for r in probed]
+    corpora = {}
+    for r in probed:
+        corpora[r["probe"]["corpus"]] = corpora.get(r["probe"]["corpus"], 0) + 1
+    return {"probe": {"runs": len(probed), "accuracy": float(np.mean(values)), "accuracy_std": float(np.std(values)),
+                      "chance": float(np.mean([r["probe"]["chance"] for r in probed])), "corpora": corpora},
+            "paired_probe": {",".join(_key_of(r["settings"], paired)): r["probe"]["accuracy"] for r in probed}}
+
+
 def _condition(row, rows, compare):
     """A row's value of the compared key, with the settings that tell it from rows sharing that value.
 
@@ -298,21 +535,34 @@ def _condition(row, rows, compare):
 def _comparison(context, labels, pairs):
     """Two-sided Wilcoxon signed-rank tests of b against a over the paired runs of (a, b) row pairs.
 
-    Overall and per corpus, on test UAR and accuracy; None when the rows share no paired run.
+    Overall and per corpus, on test UAR and accuracy (and overall on the speaker probe's accuracy
+    where both were probed), each with the paired `differences` (b − a) and the 95 % bootstrap
+    `interval` of their mean; None when the rows share no paired run.
     """
     def test(scope_of):
-        differences = {"uar": ([], []), "accuracy": ([], [])}
-        for a, b in pairs:
-            a_scores, b_scores = scope_of(a), scope_of(b)
-            common = sorted(set(a_scores["paired_uar"]) & set(b_scores["paired_uar"]))
-            for metric, (a_results, b_results) in differences.items():
-                a_results.extend(a_scores[f"paired_{metric}"][k] for k in common)
-                b_results.extend(b_scores[f"paired_{metric}"][k] for k in common)
-        if not differences["uar"][0]:
-            return None
-        return {metric: wilcoxon_signed_rank(b_results, a_results) for metric, (a_results, b_results) in differences.items()}
+        metrics = ["uar", "accuracy"] + (["probe"] if all("paired_probe" in row for pair in pairs for row in pair)
+                                         and scope_of is overall_scope else [])
+        tests = {}
+        for metric in metrics:
+            a_results, b_results = [], []
+            for a, b in pairs:
+                a_scores, b_scores = scope_of(a)[f"paired_{metric}"], scope_of(b)[f"paired_{metric}"]
+                common = sorted(set(a_scores) & set(b_scores))
+                a_results.extend(a_scores[k] for k in common)
+                b_results.extend(b_scores[k] for k in common)
+            if not a_results:
+                if metric == "uar":
+                    return None
+                continue
+            differences = np.subtract(b_results, a_results)
+            tests[metric] = {**wilcoxon_signed_rank(b_results, a_results), "differences": differences.tolist(),
+                             "interval": bootstrap_mean_interval(differences)}
+        return tests
 
-    overall = test(lambda row: row)
+    def overall_scope(row):
+        return row
+
+    overall = test(overall_scope)
     if overall is None:
         return None
     corpora = [c for c in pairs[0][0]["per_corpus"] if all(c in row["per_corpus"] for pair in pairs for row in pair)]
@@ -344,10 +594,14 @@ def _setting(chosen):
 
 
 def summary_markdown(summary):
-    """The summary as Markdown tables (mean test accuracy and UAR, per corpus too, and Wilcoxon tests)."""
+    """The summary as Markdown tables (mean test accuracy and UAR, per corpus too, Wilcoxon tests with bootstrap
+    intervals, the speaker probe and the pretrained orthogonal networks)."""
 
     def p_value(test):
         return f"{test['p_value']:.3f}" if test["p_value"] >= 0.001 else "< 0.001"
+
+    def interval(test):
+        return "[{:+.1f}, {:+.1f}]".format(*(100 * v for v in test["interval"])) if "interval" in test else "-"
 
     def span(low_high):
         return "-" if low_high is None else str(low_high[0]) if low_high[0] == low_high[1] else "{}-{}".format(*low_high)
@@ -374,15 +628,40 @@ def summary_markdown(summary):
                      if corpus in c["per_corpus"] else "-" for corpus in corpora]
             lines.append(f"| {_setting(c)} | " + " | ".join(cells) + " |")
     if summary["comparisons"]:
-        lines += ["", "| context | b vs a | test set | n | mean Δ UAR (pp) | p (UAR) | mean Δ acc. (pp) | p (acc.) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "Paired tests of b − a: two-sided Wilcoxon signed-rank p and a 95 % bootstrap interval of the mean "
+                  "difference (10,000 resamples of the pairs).", "",
+                  "| context | b vs a | test set | n | mean Δ UAR (pp) | p (UAR) | 95 % interval Δ UAR (pp) | "
+                  "mean Δ acc. (pp) | p (acc.) |", "|---|---|---|---|---|---|---|---|---|"]
         for c in summary["comparisons"]:
             context = ", ".join(f"{k}={v}" for k, v in c["context"].items()) or "all"
             for scope, test in [("all", c), *c.get("per_corpus", {}).items()]:
                 lines.append(
                     f"| {context} | {c['b']} vs {c['a']} | {scope} | {test['uar']['n']} | "
-                    f"{100 * test['uar']['mean_difference']:+.1f} | {p_value(test['uar'])} | "
+                    f"{100 * test['uar']['mean_difference']:+.1f} | {p_value(test['uar'])} | {interval(test['uar'])} | "
                     f"{100 * test['accuracy']['mean_difference']:+.1f} | {p_value(test['accuracy'])} |")
+    probed = [c for c in summary["chosen"] if c.get("probe")]
+    if probed:
+        lines += ["", "Linear speaker probe: logistic regression on the penultimate features of a training corpus's "
+                  "validation speakers (fit on half of each speaker's clips, scored on the rest):", "",
+                  "| setting | runs probed | speaker accuracy | chance | probed corpus (runs) |", "|---|---|---|---|---|"]
+        for c in probed:
+            corpora = ", ".join(f"{corpus} ({n})" for corpus, n in c["probe"]["corpora"].items())
+            lines.append(f"| {_setting(c)} | {c['probe']['runs']} | {100 * c['probe']['accuracy']:.1f} ± "
+                         f"{100 * c['probe']['accuracy_std']:.1f} | {100 * c['probe']['chance']:.1f} | {corpora} |")
+        probe_tests = [c for c in summary["comparisons"] if "probe" in c]
+        if probe_tests:
+            lines += ["", "| context | b vs a | n | mean Δ speaker accuracy (pp) | p | 95 % interval (pp) |",
+                      "|---|---|---|---|---|---|"]
+            for c in probe_tests:
+                context = ", ".join(f"{k}={v}" for k, v in c["context"].items()) or "all"
+                lines.append(f"| {context} | {c['b']} vs {c['a']} | {c['probe']['n']} | "
+                             f"{100 * c['probe']['mean_difference']:+.1f} | {p_value(c['probe'])} | {interval(c['probe'])} |")
+    if summary.get("pretraining"):
+        lines += ["", "Orthogonal networks trained by the experiment:", "",
+                  "| folder | task | corpora | test accuracy | test UAR |", "|---|---|---|---|---|"]
+        for row in summary["pretraining"]:
+            lines.append(f"| {row['folder']} | {row['task']} | {', '.join(row['corpora'])} | "
+                         f"{100 * row['test_accuracy']:.1f} | {100 * row['test_uar']:.1f} |")
     lines += ["", "A setting shown as \"-\" is not set by that condition, so the experiment's [base] value or the "
               "config default applies. Best epochs count from 0."]
     return "\n".join(lines) + "\n"

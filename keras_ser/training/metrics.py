@@ -1,4 +1,4 @@
-"""Classification metrics (accuracy, UAR, F1), paired significance tests and clip-level pooling.
+"""Classification metrics (accuracy, UAR, F1), paired significance tests, bootstrap intervals and clip-level pooling.
 
 Numpy only. Conventions for classes absent from the true labels (support 0): their
 recall and F1 are reported as ``None`` (JSON ``null``) and they are left out of the
@@ -129,6 +129,29 @@ def wilcoxon_signed_rank(a, b):
         "n_nonzero": n_nonzero,
         "mean_difference": float(difference.mean()),
     }
+
+
+def bootstrap_mean_interval(differences, confidence=0.95, resamples=10_000, seed=0):
+    """Percentile bootstrap interval [low, high] of the mean of paired differences (e.g. per-run Δ UAR).
+
+    `resamples` means of `len(differences)` differences drawn with replacement (numpy's
+    `default_rng(seed)`, so the interval is reproducible); low and high are their
+    (1 - confidence) / 2 and (1 + confidence) / 2 quantiles.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    if differences.ndim != 1 or differences.size == 0:
+        raise ValueError(f"differences must be a non-empty 1-D sequence, got shape {differences.shape}")
+    if not np.all(np.isfinite(differences)):
+        raise ValueError("differences must be finite; drop the runs with NaN/inf scores first")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, exclusive, got {confidence!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
+        raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, differences.size, size=(resamples, differences.size))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return [float(low), float(high)]
 
 
 def aggregate_windows(probabilities, groups, method="mean"):

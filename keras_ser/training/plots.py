@@ -1,4 +1,4 @@
-"""PNG plots of results: confusion matrices, training histories, per-layer and paired scores.
+"""PNG plots of results: confusion matrices, training histories, per-layer and paired scores and differences.
 
 Figures are built with `matplotlib.figure.Figure` on an Agg canvas, so nothing is
 registered with pyplot and no display is needed.
@@ -178,6 +178,47 @@ def plot_paired_scores(conditions, path, title=None, ylabel="test UAR"):
     axes.set_title(title or f"{ylabel}, paired runs")
     axes.grid(axis="y", alpha=0.3)
     axes.legend()
+    return _save(figure, path)
+
+
+def plot_paired_differences(differences, path, intervals=None, title=None, ylabel="Δ test UAR"):
+    """Write the paired differences of each comparison (b − a, one dot per pair of runs); returns the path.
+
+    `differences` maps a comparison's label -> {pair key: difference} (or a list of differences);
+    `intervals`, when given, maps labels to the [low, high] interval of the mean drawn around it
+    (e.g. `bootstrap_mean_interval`). Each comparison's mean is a red diamond; 0 is a dashed line.
+    """
+    if not differences:
+        raise ValueError("differences is empty; pass a mapping label -> {pair key: difference}")
+    intervals = intervals or {}
+    labels, columns = list(differences), []
+    for label in labels:
+        values = differences[label]
+        values = np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=np.float64)
+        if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"differences of {label!r} must be a non-empty collection of finite numbers")
+        columns.append(values)
+    unknown = sorted(set(intervals) - set(labels), key=str)
+    if unknown:
+        raise ValueError(f"intervals for unknown comparisons {unknown}; known: {labels}")
+    figure = _figure((max(5.0, 1.6 * len(labels) + 1.5), 4.5))
+    axes = figure.add_subplot()
+    axes.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+    for position, (label, values) in enumerate(zip(labels, columns)):
+        spread = np.linspace(-0.12, 0.12, values.size) if values.size > 1 else np.zeros(1)
+        axes.plot(position + spread, values, "k.", markersize=5, alpha=0.7, gid=f"pairs {label}")
+        mean = values.mean()
+        if label in intervals:
+            low, high = (float(v) for v in intervals[label])
+            axes.errorbar([position + 0.25], [mean], yerr=[[mean - low], [high - mean]], fmt="D", color="tab:red",
+                          capsize=4, gid=f"interval {label}")
+        else:
+            axes.plot([position + 0.25], [mean], "D", color="tab:red")
+    axes.set_xticks(range(len(labels)), [textwrap.fill(str(label), 22) for label in labels], fontsize=8)
+    axes.set_xlim(-0.5, len(labels) - 0.5)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title or f"{ylabel}, paired runs (red: mean" + (" and interval)" if intervals else ")"))
+    axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
 
 

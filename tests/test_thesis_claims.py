@@ -1,0 +1,292 @@
+"""The pieces of thesis_claims_loco: bootstrap intervals, named conditions, pretraining in experiments, the speaker probe."""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_ser.cli import main
+from keras_ser.training import ConfigError
+from keras_ser.training.experiment import (
+    expand, load_experiment, pretraining_plan, summarise, summary_markdown)
+from keras_ser.training.metrics import bootstrap_mean_interval
+from keras_ser.training.plots import plot_paired_differences
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _reference_interval(differences, resamples, seed, confidence=0.95):
+    """A bootstrap computed another way: one resample at a time with `choice`, percentiles of the means."""
+    rng = np.random.default_rng(seed)
+    means = [np.mean(rng.choice(differences, size=len(differences), replace=True)) for _ in range(resamples)]
+    return np.percentile(means, [50 * (1 - confidence), 50 * (1 + confidence)])
+
+
+def test_bootstrap_interval_matches_an_independent_computation():
+    differences = np.random.default_rng(3).normal(0.02, 0.05, 12)
+    low, high = bootstrap_mean_interval(differences, resamples=20_000, seed=1)
+    ref_low, ref_high = _reference_interval(differences, 20_000, seed=2)
+    standard_error = differences.std() / np.sqrt(len(differences))
+    # two Monte Carlo estimates of the same quantiles: a few hundredths of a standard error apart
+    assert abs(low - ref_low) < 0.15 * standard_error and abs(high - ref_high) < 0.15 * standard_error
+    assert low < differences.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * standard_error, rel=0.2)  # close to the normal interval
+    assert bootstrap_mean_interval(differences, resamples=20_000, seed=1) == [low, high]  # seeded
+    # exact cases: the means of two draws from {0, 1} are 0, 0.5, 1 with chances 1/4, 1/2, 1/4
+    assert bootstrap_mean_interval([0.0, 1.0]) == [0.0, 1.0]
+    assert bootstrap_mean_interval([0.0, 1.0], confidence=0.5) == [0.5, 0.5]
+    assert bootstrap_mean_interval([0.03] * 5) == pytest.approx([0.03, 0.03])
+
+
+@pytest.mark.parametrize("differences, kwargs, message", [
+    ([], {}, "non-empty 1-D"),
+    ([0.1, np.nan], {}, "finite"),
+    ([0.1], {"confidence": 1.0}, "confidence"),
+    ([0.1], {"resamples": 0}, "resamples"),
+])
+def test_bootstrap_interval_refuses_bad_input(differences, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_mean_interval(differences, **kwargs)
+
+
+def test_paired_differences_plot(tmp_path):
+    path = plot_paired_differences({"at − baseline": {"0": 0.01, "1": -0.02, "2": 0.04}, "mts − baseline": [0.05]},
+                                   tmp_path / "d.png", intervals={"at − baseline": [-0.02, 0.04]})
+    assert path.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="unknown comparisons"):
+        plot_paired_differences({"a": [0.1]}, tmp_path / "e.png", intervals={"b": [0, 1]})
+    with pytest.raises(ValueError, match="finite"):
+        plot_paired_differences({"a": []}, tmp_path / "e.png")
+
+
+CONDITIONS = """
+[base]
+data = { corpora = ["emodb", "ravdess", "tess"], split = "leave_corpus_out", fractions = [0.8, 0.2, 0.0] }
+model = { builder = "compact_cnn", options = { filters = [4, 4] } }
+[grid]
+"data.test_corpus" = ["emodb", "tess"]
+seed = [0, 1, 2]
+[[cases]]
+condition = "mts"
+"model.variant" = ["mts"]
+[[cases]]
+condition = "baseline"
+[[cases]]
+condition = "twice"
+"strategy.kind" = ["dual_anti_transfer"]
+"strategy.orthogonal" = [["runs/a", "runs/b"]]
+"strategy.beta" = [0.0]
+[compare]
+key = "condition"
+reference = "baseline"
+paired = ["seed"]
+"""
+
+
+def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pooled(tmp_path):
+    experiment = load_experiment(_write(tmp_path, CONDITIONS))
+    runs = expand(experiment)
+    assert runs[0][1].name == "test_corpus=emodb,seed=0,condition=mts,variant=mts"
+    gains = {"baseline": 0.0, "mts": 0.05, "twice": 0.02}
+    rng = np.random.default_rng(0)
+    results, differences = [], {}
+    for settings, config in runs:
+        noise = rng.normal(0, 0.03)
+        uar = 0.5 + gains[settings["condition"]] + noise
+        corpus = settings["data.test_corpus"]
+        probe = {"corpus": "ravdess", "chance": 0.2, "accuracy": 0.6 - 2 * gains[settings["condition"]] + noise}
+        differences.setdefault(settings["condition"], []).append(uar)
+        results.append({"settings": settings, "name": config.name, "val": {"uar": uar}, "probe": probe,
+                        "test": {"uar": uar, "accuracy": uar, "per_corpus": {corpus: {"uar": uar, "accuracy": uar}}}})
+    summary = summarise(experiment, results)
+    assert json.loads(json.dumps(summary)) == summary
+    tests = {(c["context"]["data.test_corpus"], c["a"], c["b"]): c for c in summary["comparisons"]}
+    assert set(tests) == {(corpus, a, b) for corpus in ("emodb", "tess", "all")
+                          for a, b in (("baseline", "mts"), ("baseline", "twice"), ("mts", "twice"))}
+    pooled = tests[("all", "baseline", "mts")]["uar"]
+    expected = np.subtract(differences["mts"], differences["baseline"])  # b − reference, pair by pair
+    assert pooled["n"] == 6 and pooled["differences"] == pytest.approx(expected.tolist())
+    assert pooled["mean_difference"] == pytest.approx(expected.mean())
+    assert pooled["interval"] == bootstrap_mean_interval(expected)
+    emodb = tests[("emodb", "baseline", "mts")]
+    assert emodb["uar"]["n"] == 3 and emodb["per_corpus"]["emodb"]["uar"]["interval"] == emodb["uar"]["interval"]
+    assert tests[("all", "baseline", "mts")]["probe"]["mean_difference"] == pytest.approx(expected.mean() - 0.15)
+    chosen = {(c["group"]["data.test_corpus"], c["group"]["condition"]): c for c in summary["chosen"]}
+    assert chosen[("tess", "twice")]["probe"]["runs"] == 3 and chosen[("tess", "twice")]["probe"]["corpora"] == {"ravdess": 3}
+    markdown = summary_markdown(summary)
+    low, high = (100 * v for v in pooled["interval"])
+    assert re.search(rf"\| data.test_corpus=all \| mts vs baseline \| all \| 6 \| \+[0-9.]+ \| [0-9.<> ]+ \| "
+                     + re.escape(f"[{low:+.1f}, {high:+.1f}] |"), markdown)
+    (probe_row, *_) = [line for line in markdown.split("Linear speaker probe")[1].splitlines()
+                        if line.startswith("| data.test_corpus=tess, condition=twice,")]
+    assert probe_row.split(" | ")[1:4] == ["3", f"{100 * chosen[('tess', 'twice')]['probe']['accuracy']:.1f} ± "
+                                                 f"{100 * chosen[('tess', 'twice')]['probe']['accuracy_std']:.1f}", "20.0"]
+
+
+PRETRAIN = """
+[base]
+data = {{ corpora = ["emodb", "ravdess", "tess"], split = "leave_corpus_out", fractions = [0.8, 0.2, 0.0] }}
+model = {{ builder = "compact_cnn", options = {{ filters = [4, 4] }} }}
+[grid]
+"data.test_corpus" = ["emodb", "tess"]
+seed = [0, 1]
+[pretrain.speaker]
+corpora = "training"
+config = {{ data = {{ task = "speaker", split = "random", fractions = [0.8, 0.1, 0.1] }} }}
+{extra}
+[[cases]]
+"strategy.kind" = ["baseline"]
+[[cases]]
+"strategy.kind" = ["anti_transfer"]
+"strategy.orthogonal" = [["{reference}"]]
+"""
+
+
+def test_pretraining_follows_the_training_corpora_and_keys(tmp_path):
+    experiment = load_experiment(_write(tmp_path, PRETRAIN.format(extra='follows = ["seed"]',
+                                                                  reference="{pretrain.speaker}")))
+    runs = expand(experiment)
+    plan = pretraining_plan(experiment, runs)
+    needs = {config.name: needs for (_, config), needs in zip(runs, plan)}
+    assert needs["test_corpus=emodb,seed=0,kind=baseline"] == []
+    ((index, name, label, config),) = needs["test_corpus=tess,seed=1,kind=anti_transfer,orthogonal=pretrain.speaker"]
+    assert (index, name, label) == (0, "speaker", "seed=1,corpora=emodb-ravdess")
+    assert config.data.corpora == ["emodb", "ravdess"] and config.seed == 1 and config.data.task == "speaker"
+    assert config.model.options == {"filters": [4, 4]} and config.strategy.kind == "baseline"
+
+
+@pytest.mark.parametrize("extra, reference, key, message", [
+    ("", "{pretrain.speakers}", "strategy.orthogonal", r"'\{pretrain.speakers\}' .* names no pretraining.*\(speaker\)"),
+    ("", "{pretrain.speaker", "strategy.orthogonal", "names no pretraining"),
+    ("colour = 1", "{pretrain.speaker}", "pretrain.speaker.colour", "unknown key"),
+    ('follows = ["data.nothing"]', "{pretrain.speaker}", "pretrain.speaker.follows", "'data.nothing' is not a run"),
+    ('[pretrain.text]\nconfig = { data = { task = "text", split = "speaker", fractions = [0.8, 0.1, 0.1], mel_bins = 40 } }',
+     "{pretrain.text}", "pretrain.text.follows", "has data.mel_bins = 0 but its orthogonal network 40"),
+    ('[pretrain.text]\nconfig = { data = { task = "text", split = "speaker", fractions = [0.9, 0.1, 0.0] } }',
+     "{pretrain.text}", "pretrain.text.config", "leave the test part empty"),
+    ('[pretrain.text]\nconfig = { data = { task = "speaker" } }', "{pretrain.text}", "data.split",
+     r"use 'random' \(in \[pretrain.text\], for run"),
+    ('[pretrain.text]\nconfig = 3', "{pretrain.text}", "pretrain.text.config", "run configuration"),
+    ('[pretrain.text]\ncorpora = "all"\nconfig = {}', "{pretrain.text}", "pretrain.text.corpora", "'training'"),
+    ('[probe]\ncorpora = ["nowhere"]', "{pretrain.speaker}", "probe.corpora", "give the corpora to probe"),
+    ('[compare]\nkey = "strategy.kind"\nreference = "base"', "{pretrain.speaker}", "compare.reference",
+     "'base' is not a value of compare.key"),
+])
+def test_bad_pretraining_and_probe_settings_name_the_key(tmp_path, extra, reference, key, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        expand(load_experiment(_write(tmp_path, PRETRAIN.format(extra=extra, reference=reference))))
+    assert info.value.key == key
+
+
+def test_training_corpora_need_a_leave_corpus_out_split(tmp_path):
+    text = PRETRAIN.format(extra="", reference="{pretrain.speaker}").replace('"leave_corpus_out"', '"random"')
+    with pytest.raises(ConfigError, match="'training' needs runs with data.split") as info:
+        expand(load_experiment(_write(tmp_path, text)))
+    assert info.value.key == "pretrain.speaker.corpora"
+
+
+def test_thesis_claims_loco_pretrains_on_the_training_corpora_only():
+    experiment = load_experiment(REPO / "experiments" / "thesis_claims_loco.toml")
+    runs = expand(experiment)
+    assert len(runs) == 4 * 3 * (1 + 3 + 9 + 3 + 1)
+    networks = {}
+    for (settings, config), needs in zip(runs, pretraining_plan(experiment, runs)):
+        wanted = {"at": ["speaker"], "dual_at": ["speaker", "text"], "baseline_twice": ["speaker", "text"]}
+        assert [name for _, name, _, _ in needs] == wanted.get(settings["condition"], [])
+        for _, name, label, pretrained in needs:
+            assert pretrained.data.corpora == [c for c in config.data.corpora if c != config.data.test_corpus]
+            assert pretrained.data.task == name and pretrained.model == config.model
+            networks[name, label] = pretrained
+    assert len(networks) == 8  # one per held-out corpus and task
+
+
+def _mini_corpora(root, corpus_root):
+    """Links to 2 EmoDB speakers' and 10 RAVDESS actors' clips of the 4 classes (4 per speaker)."""
+    emodb = sorted(p for p in (corpus_root("emodb") / "wav").glob("*.flac") if p.name[5] in "NWFT")
+    chosen = [p for speaker in ("03", "08") for p in [q for q in emodb if q.name[:2] == speaker][:4]]
+    ravdess = corpus_root("ravdess")
+    for actor in range(1, 11):
+        folder = ravdess / f"Actor_{actor:02d}"
+        clips = sorted(folder.glob("03-01-0[1345]-01-01-01-*.flac"))
+        assert len(clips) == 4, folder
+        chosen += clips
+    for path in chosen:
+        target = root / ("emodb/wav" if path.parent.name == "wav" else f"ravdess/{path.parent.name}") / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path)
+
+
+def test_cli_runs_a_miniature_of_thesis_claims_loco(tmp_path, corpus_root, capsys):
+    _mini_corpora(tmp_path / "data", corpus_root)
+    path = _write(tmp_path, f"""
+name = "mini_claims"
+[base]
+data = {{ root = "{tmp_path / 'data'}", corpora = ["emodb", "ravdess"], split = "leave_corpus_out", fractions = [0.8, 0.2, 0.0], mel_bins = 40, compression = "log", normalization = "utterance", crops = "random" }}
+model = {{ builder = "compact_cnn", options = {{ filters = [4, 4] }} }}
+training = {{ batch_size = 16, epochs = 1, monitor = "val_uar", balance = "corpus_class" }}
+[grid]
+"data.test_corpus" = ["emodb"]
+seed = [0]
+[pretrain.speaker]
+corpora = "training"
+config = {{ data = {{ task = "speaker", split = "random", fractions = [0.8, 0.1, 0.1] }} }}
+[[cases]]
+condition = "baseline"
+[[cases]]
+condition = "at"
+"strategy.kind" = ["anti_transfer"]
+"strategy.orthogonal" = [["{{pretrain.speaker}}"]]
+"strategy.at_layers" = [[2]]
+[compare]
+key = "condition"
+reference = "baseline"
+paired = ["seed"]
+[probe]
+corpora = ["emodb", "ravdess"]
+""")
+    runs_dir = tmp_path / "runs"
+    started = time.time()
+    assert main(["experiment", str(path), "--runs-dir", str(runs_dir), "--discard-models", "--no-isolate"]) == 0
+    first_s = time.time() - started
+    out = runs_dir / "mini_claims"
+    pretrained = out / "pretrain" / "speaker" / "corpora=ravdess"
+    config = (pretrained / "config.toml").read_text()
+    assert 'corpora = ["ravdess"]' in config and 'task = "speaker"' in config  # never the held-out EmoDB
+    assert (pretrained / "model.keras").is_file()  # kept: the AT runs need it
+    at_run = out / "test_corpus=emodb,seed=0,condition=at,kind=anti_transfer,orthogonal=pretrain.speaker,at_layers=2"
+    assert f'orthogonal = ["{pretrained}"]' in (at_run / "config.toml").read_text()
+    assert not (at_run / "model.keras").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    ((comparison,),) = [[c for c in summary["comparisons"] if c["a"] == "baseline" and c["b"] == "at"]]
+    low, high = comparison["uar"]["interval"]
+    assert low == high == comparison["uar"]["mean_difference"]  # one pair
+    for row in summary["chosen"]:
+        assert row["probe"]["corpora"] == {"ravdess": 1}  # EmoDB is held out: RAVDESS's validation speakers
+    for name in ("test_corpus=emodb,seed=0,condition=baseline", at_run.name):
+        probe = json.loads((out / name / "probe.json").read_text())
+        assert probe["speakers"] == 2 and probe["fit_clips"] == probe["scored_clips"] == 4
+        assert 0 <= probe["accuracy"] <= 1 and probe["chance"] == 0.5
+    assert summary["pretraining"][0]["corpora"] == ["ravdess"]
+    markdown = (out / "summary.md").read_text()
+    assert "Linear speaker probe" in markdown and "95 % interval" in markdown
+    assert "| pretrain/speaker/corpora=ravdess | speaker | ravdess |" in markdown
+    assert (out / "summary_differences.png").read_bytes().startswith(b"\x89PNG")
+    # resumable: a second call trains nothing, the pretraining included, and the probes are read back
+    stamps = {p: p.stat().st_mtime for p in out.rglob("metrics.json")}
+    capsys.readouterr()
+    assert main(["experiment", str(path), "--runs-dir", str(runs_dir), "--no-isolate"]) == 0
+    assert "[pretrain]" not in capsys.readouterr().out
+    assert {p: p.stat().st_mtime for p in out.rglob("metrics.json")} == stamps
+    assert json.loads((out / "summary.json").read_text())["chosen"] == summary["chosen"]
+    assert main(["experiment", str(path), "--runs-dir", str(runs_dir), "--plan"]) == 0
+    assert "finished pretrain/speaker/corpora=ravdess" in capsys.readouterr().out
+    print(f"first call {first_s:.1f} s")
