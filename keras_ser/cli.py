@@ -50,12 +50,14 @@ def _evaluate(args):
     from pathlib import Path
 
     from keras_ser.presets import load
+    from keras_ser.presets.fine_tuning import evaluate_items
     from keras_ser.training import load_config
     from keras_ser.training.data import split_items
 
     config = load_config(args.config)
     items = split_items(config.data, config.seed).parts[args.part]
-    metrics = load(args.model).evaluate_items(items)
+    models = [load(name) for name in args.model]
+    metrics = evaluate_items(models, items)
     for corpus, scores in metrics["per_corpus"].items():
         print(f"{corpus}: {scores['num_examples']} clips, accuracy {scores['accuracy']:.4f}, UAR {scores['uar']:.4f}")
     print(f"all: {metrics['num_examples']} clips, accuracy {metrics['accuracy']:.4f}, UAR {metrics['uar']:.4f}")
@@ -308,7 +310,8 @@ def build_parser():
     baseline.set_defaults(handler=_baseline)
     evaluate = commands.add_parser(
         "evaluate", help="measure a model from the audio files of one part of a run configuration's split")
-    evaluate.add_argument("model", help="zoo name, preset folder or hf://org/name")
+    evaluate.add_argument("model", nargs="+", help="zoo name, preset folder or hf://org/name; several are scored as an "
+                          "ensemble, by the mean of their clip probabilities")
     evaluate.add_argument("config", help="a TOML run configuration: its data section and seed give the split")
     evaluate.add_argument("--part", choices=("test", "val", "train"), default="test", help="which part (default: test)")
     evaluate.add_argument("--out", help="also write the metrics (overall and per corpus) to this JSON file")

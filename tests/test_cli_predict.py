@@ -87,5 +87,7 @@ def test_evaluate_scores_a_model_on_the_test_speakers_of_a_config(preset, data_r
     metrics = json.loads(out.read_text())
     assert metrics["num_examples"] == len(test) and sum(map(sum, metrics["confusion_matrix"])) == len(test)
     assert f"all: {len(test)} clips, accuracy {metrics['accuracy']:.4f}" in capsys.readouterr().out
+    main(["evaluate", preset, preset, str(config), "--out", str(out)])  # an ensemble of one model twice
+    assert json.loads(out.read_text())["confusion_matrix"] == metrics["confusion_matrix"]
     assert main(["evaluate", str(tmp_path / "no-such-preset"), str(config)]) == 2
     assert "no-such-preset" in capsys.readouterr().err

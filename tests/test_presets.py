@@ -288,6 +288,31 @@ def test_evaluation_matches_per_file_predictions(saved, corpus_root):
     assert list(metrics["per_corpus"]) == ["emodb"]
 
 
+def test_an_ensemble_is_scored_by_the_mean_of_its_clip_probabilities(saved, corpus_root):
+    from keras_ser.datasets import load_corpus, select_classes
+    from keras_ser.presets.fine_tuning import evaluate_items
+
+    model, _ = saved
+    other = tiny_classifier(seed=1)
+    items, _ = select_classes(load_corpus("emodb", root=corpus_root("emodb")), CLASSES)
+    chosen = [items[i] for i in range(0, len(items), 30)]
+    # reference: each model's window scores of each file, averaged per file, then over the models
+    mean_scores = np.array([np.mean([member.score_windows(member.preprocessor.windows(
+        member.preprocessor.load(item.path)))["emotion"].mean(axis=0) for member in (model, other)], axis=0)
+        for item in chosen])
+    truth = np.array([CLASSES.index(item.canonical) for item in chosen])
+    expected = np.zeros((4, 4), int)
+    np.add.at(expected, (truth, mean_scores.argmax(axis=1)), 1)
+    metrics = evaluate_items([model, other], chosen, progress=False)
+    assert metrics["confusion_matrix"] == expected.tolist()
+    single = model.evaluate_items(chosen, progress=False)
+    assert metrics["confusion_matrix"] != single["confusion_matrix"]  # the second model counts
+    assert evaluate_items([model, model], chosen, progress=False)["confusion_matrix"] == single["confusion_matrix"]
+    reordered = tiny_classifier(classes=CLASSES[::-1])
+    with pytest.raises(ValueError, match=r"same classes, in the same order: 'tiny' has \['neutral'"):
+        evaluate_items([model, reordered], chosen, progress=False)
+
+
 def test_items_outside_the_classes_are_named(saved, corpus_root):
     from keras_ser.datasets import load_corpus
 

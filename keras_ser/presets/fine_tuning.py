@@ -42,18 +42,35 @@ def item_windows(model, items, progress):
 
 
 def evaluate_items(model, items, batch_size=32, progress=True):
-    """Clip-level metrics (accuracy, UAR, macro-F1, confusion matrix) of `model` on items, overall and per corpus."""
+    """Clip-level metrics (accuracy, UAR, macro-F1, confusion matrix) of `model` on items, overall and per corpus.
+
+    `model` may be a list of classifiers with the same classes: an ensemble, scored by the mean of
+    their clip probabilities.
+    """
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
     items = list(items)
-    if not items:
-        raise ValueError("evaluate_items needs at least one item")
-    labels = item_labels(items, model.class_names)
-    windows, owners = item_windows(model, items, progress)
-    probabilities = model.score_windows(windows, batch_size=batch_size)["emotion"]
-    clips, pooled = aggregate_windows(probabilities, owners, method="mean")
+    if not items or not models:
+        raise ValueError("evaluate_items needs at least one item and one model")
+    class_names = list(models[0].class_names)
+    for other in models[1:]:
+        if list(other.class_names) != class_names:
+            raise ValueError(f"the models of an ensemble must have the same classes, in the same order: "
+                             f"'{models[0].name}' has {class_names}, '{other.name}' {list(other.class_names)}")
+    labels = item_labels(items, class_names)
+    windows_by_front_end, clip_probabilities = [], []
+    for member in models:
+        known = [found for preprocessor, *found in windows_by_front_end if preprocessor == member.preprocessor]
+        windows, owners = known[0] if known else item_windows(member, items, progress)
+        if not known:
+            windows_by_front_end.append((member.preprocessor, windows, owners))
+        probabilities = member.score_windows(windows, batch_size=batch_size)["emotion"]
+        clips, pooled = aggregate_windows(probabilities, owners, method="mean")
+        clip_probabilities.append(pooled)
+    pooled = np.mean(clip_probabilities, axis=0)
     corpora = np.array([items[clip].corpus for clip in clips])
-    result = classification_metrics(labels[clips], pooled, model.class_names)
+    result = classification_metrics(labels[clips], pooled, class_names)
     result["per_corpus"] = {
-        str(corpus): classification_metrics(labels[clips][corpora == corpus], pooled[corpora == corpus], model.class_names)
+        str(corpus): classification_metrics(labels[clips][corpora == corpus], pooled[corpora == corpus], class_names)
         for corpus in sorted(set(corpora))
     }
     return result
