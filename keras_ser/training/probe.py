@@ -117,6 +117,8 @@ def speaker_probe(run_dir, corpora, fit_share=0.5, seed=0, cache_dir=None, progr
                                progress=progress).subset(items)
     model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
     windows = penultimate_features(model, features.features[features.rows])
+    del model
+    keras.backend.clear_session()  # an experiment probes hundreds of runs in one process
     clips, pooled = aggregate_windows(windows, features.item_index[features.rows], method="mean")
     labels = np.array([features.items[clip].speaker for clip in clips])
     accuracy, fitted, scored = _fit_and_score(pooled, labels, fit_share, seed)
