@@ -57,12 +57,14 @@ def evaluate_items(model, items, batch_size=32, progress=True):
             raise ValueError(f"the models of an ensemble must have the same classes, in the same order: "
                              f"'{models[0].name}' has {class_names}, '{other.name}' {list(other.class_names)}")
     labels = item_labels(items, class_names)
-    windows_by_front_end, clip_probabilities = [], []
+    windows_by_front_end, clip_probabilities = [], []  # (preprocessor, (windows, owners)): computed once each
     for member in models:
-        known = [found for preprocessor, *found in windows_by_front_end if preprocessor == member.preprocessor]
-        windows, owners = known[0] if known else item_windows(member, items, progress)
-        if not known:
-            windows_by_front_end.append((member.preprocessor, windows, owners))
+        found = next((cached for preprocessor, cached in windows_by_front_end if preprocessor == member.preprocessor),
+                     None)
+        if found is None:
+            found = item_windows(member, items, progress)
+            windows_by_front_end.append((member.preprocessor, found))
+        windows, owners = found
         probabilities = member.score_windows(windows, batch_size=batch_size)["emotion"]
         clips, pooled = aggregate_windows(probabilities, owners, method="mean")
         clip_probabilities.append(pooled)

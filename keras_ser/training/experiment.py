@@ -208,9 +208,9 @@ def expand(experiment):
     return runs
 
 
-def _value(config, dotted):
-    """A run configuration's value of a dotted key; KeyError when it has no such key."""
-    node = config.to_dict()
+def _value(tree, dotted):
+    """The value of a dotted key in a run configuration's `to_dict()`; KeyError when it has no such key."""
+    node = tree
     for part in dotted.split("."):
         node = node[part]
     return node
@@ -232,10 +232,11 @@ def _pretraining_config(experiment, name, config):
     section, where = experiment["pretrain"][name], f"pretrain.{name}"
     base = {key: value for key, value in experiment.get("base", {}).items() if key not in ("name", "strategy")}
     raw = _merged(base, section["config"])
+    ours = config.to_dict()
     settings = {}
     for key in section.get("follows", []):
         try:
-            settings[key] = _value(config, key)
+            settings[key] = _value(ours, key)
         except (KeyError, TypeError):
             raise ConfigError(f"{where}.follows", f"'{key}' is not a run configuration key") from None
         _set(raw, key, settings[key])
@@ -255,12 +256,13 @@ def _pretraining_config(experiment, name, config):
     if pretrained.data.split != "leave_corpus_out" and not pretrained.data.fractions[2]:
         raise ConfigError(f"{where}.config", f"data.fractions {pretrained.data.fractions} leave the test part empty; "
                                              "give it a share, e.g. data.fractions = [0.8, 0.1, 0.1]")
+    theirs = pretrained.to_dict()
     for key in MATCHING_KEYS:
-        ours, theirs = _value(config, key), _value(pretrained, key)
-        if ours != theirs:
-            raise ConfigError(f"{where}.follows", f"run '{config.name}' has {key} = {ours!r} but its orthogonal "
-                                                  f"network {theirs!r}: they must share the input and the network; "
-                                                  f"set it in [base] or add '{key}' to pretrain.{name}.follows")
+        if _value(ours, key) != _value(theirs, key):
+            raise ConfigError(f"{where}.follows", f"run '{config.name}' has {key} = {_value(ours, key)!r} but its "
+                                                  f"orthogonal network {_value(theirs, key)!r}: they must share the "
+                                                  f"input and the network; set it in [base] or add '{key}' to "
+                                                  f"pretrain.{name}.follows")
     return label, pretrained
 
 
@@ -539,9 +541,7 @@ def _comparison(context, labels, pairs):
     where both were probed), each with the paired `differences` (b − a) and the 95 % bootstrap
     `interval` of their mean; None when the rows share no paired run.
     """
-    def test(scope_of):
-        metrics = ["uar", "accuracy"] + (["probe"] if all("paired_probe" in row for pair in pairs for row in pair)
-                                         and scope_of is overall_scope else [])
+    def test(scope_of, metrics=("uar", "accuracy")):
         tests = {}
         for metric in metrics:
             a_results, b_results = [], []
@@ -559,10 +559,8 @@ def _comparison(context, labels, pairs):
                              "interval": bootstrap_mean_interval(differences)}
         return tests
 
-    def overall_scope(row):
-        return row
-
-    overall = test(overall_scope)
+    probed = all("paired_probe" in row for pair in pairs for row in pair)
+    overall = test(lambda row: row, ("uar", "accuracy", "probe") if probed else ("uar", "accuracy"))
     if overall is None:
         return None
     corpora = [c for c in pairs[0][0]["per_corpus"] if all(c in row["per_corpus"] for pair in pairs for row in pair)]

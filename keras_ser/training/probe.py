@@ -50,15 +50,14 @@ def check_probe(table):
 def penultimate_features(model, x, batch_size=64):
     """The input of the network's last layer for inputs `x` (raw features: a run's normaliser is applied)."""
     network = network_of(model)
-    embed = keras.Model(network.inputs, network.layers[-1].input, name="penultimate")
-    normalizer = next((layer for layer in model.layers if layer.name == "normalizer"), None) if network is not model else None
-    chunks = []
-    for start in range(0, len(x), batch_size):
-        batch = np.asarray(x[start : start + batch_size], np.float32)
-        if normalizer is not None:
-            batch = keras.ops.convert_to_numpy(normalizer(batch))
-        chunks.append(np.asarray(embed.predict(batch, verbose=0), np.float64).reshape(len(batch), -1))
-    return np.concatenate(chunks)
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
+    features = inputs
+    for layer in model.layers[1:-1] if network is not model else []:  # a run's normaliser, between input and network
+        features = layer(features)
+    embed = keras.Model(network.inputs, network.layers[-1].input)
+    penultimate = keras.Model(inputs, embed(features), name="penultimate")
+    return np.asarray(penultimate.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0),
+                      np.float64).reshape(len(x), -1)
 
 
 def _fit_and_score(features, speakers, fit_share, seed):
