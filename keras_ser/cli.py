@@ -244,8 +244,12 @@ def _preset(args):
     from keras_ser.presets.from_run import preset_from_run, rhemo_preset_from_run
 
     options = {"description": args.description, "half_precision": not args.full_precision, "overwrite": args.overwrite}
-    if (Path(args.run_dir) / "rhemo.keras").is_file():
-        metadata = rhemo_preset_from_run(args.run_dir, args.folder, name=args.name or "rhemo", **options)
+    rhemo_runs = [run_dir for run_dir in args.run_dir if (Path(run_dir) / "rhemo.keras").is_file()]
+    if rhemo_runs and len(args.run_dir) > 1:
+        raise ValueError(f"'{rhemo_runs[0]}' is a keras-ser rhemo run, which makes a preset on its own; an ensemble "
+                         "is made of keras-ser train runs")
+    if rhemo_runs:
+        metadata = rhemo_preset_from_run(rhemo_runs[0], args.folder, name=args.name or "rhemo", **options)
     else:
         metadata = preset_from_run(args.run_dir, args.folder, name=args.name, recipe=args.recipe, **options)
     for corpus, values in metadata["metrics"]["test"].items():
@@ -417,12 +421,14 @@ def build_parser():
     export.add_argument("--output", help="output path (default: <name>-<format>)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output")
     export.set_defaults(handler=_export)
-    preset = commands.add_parser("preset", help="turn a training run (keras-ser train or rhemo) into a preset folder")
-    preset.add_argument("run_dir", help="the run directory")
+    preset = commands.add_parser("preset", help="turn a training run (keras-ser train or rhemo), or runs of one "
+                                                "recipe with different seeds (an ensemble), into a preset folder")
+    preset.add_argument("run_dir", nargs="+", help="the run directory; several keras-ser train runs that differ only "
+                                                   "in their seed make an ensemble averaging their probabilities")
     preset.add_argument("folder", help="the preset folder to write")
-    preset.add_argument("--name", help="preset name (default: the run's name)")
+    preset.add_argument("--name", help="preset name (default: the (first) run's name)")
     preset.add_argument("--description", default="", help="one line for the model card")
-    preset.add_argument("--recipe", help="the run's TOML configuration, named in the card's reproduction commands")
+    preset.add_argument("--recipe", help="the runs' TOML configuration, named in the card's reproduction commands")
     preset.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
     preset.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
     preset.set_defaults(handler=_preset)

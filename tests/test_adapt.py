@@ -96,6 +96,24 @@ def test_adabn_of_real_and_quaternion_layers_in_nested_models():
     np.testing.assert_allclose(qbn.moving_variance.numpy(), variance.reshape(4, 2).sum(axis=0), rtol=1e-4)
 
 
+def test_adabn_adapts_every_network_of_an_ensemble(clips):
+    network = {"builder": "compact_cnn", "variant": "real", "options": {"filters": [4]}, "members": 2}
+    keras.utils.set_random_seed(0)
+    model = SERClassifier(CLASSES, network=network, preprocessor=AudioPreprocessor(normalizer={"kind": "max",
+                                                                                              "maximum": 40.0}))
+    adapted = model.adapt(clips, normalizer=False, batch_norm=True, min_windows=1, progress=False)
+    assert adapted.metadata["adaptations"][0]["batch_norm_layers"] == ["member_0/bn1", "member_1/bn1"]
+    features = spectrograms(clips, model.preprocessor.stft) / 40.0
+    means = []
+    for member in adapted.networks:
+        inputs = keras.ops.convert_to_numpy(keras.Model(member.input, member.get_layer("conv1").output)(features))
+        mean, variance = moments(inputs.astype(np.float64), (0, 1, 2))
+        np.testing.assert_allclose(member.get_layer("bn1").moving_mean.numpy(), mean, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(member.get_layer("bn1").moving_variance.numpy(), variance, rtol=1e-4, atol=1e-9)
+        means.append(mean)
+    assert not np.allclose(means[0], means[1])  # each network from its own inputs
+
+
 def test_inplace_adaptation_survives_a_preset_round_trip(clips, tmp_path):
     model = tiny_classifier()
     assert model.adapt(clips, batch_norm=True, inplace=True, min_windows=1, progress=False) is model

@@ -236,7 +236,7 @@ def test_new_head_reinitialises_only_the_output_layer():
                             rhemo={"variant": "full", "head_units": 8, "heads": ["valence", "arousal", "dominance"]})
     new = with_new_head(model, class_names=["calm", "tense", "sad"])
     assert new.class_names == ["calm", "tense", "sad"] and new.output.shape[-1] == 3
-    head = {id(v) for v in new.head_layer.weights}
+    head = {id(v) for layer in new.head_layers for v in layer.weights}
     assert len(head) == 2
     for old, fresh in zip(model.weights, new.weights):
         if id(fresh) in head:
@@ -244,10 +244,45 @@ def test_new_head_reinitialises_only_the_output_layer():
         else:
             np.testing.assert_array_equal(np.asarray(fresh), np.asarray(old))
     same_count = with_new_head(model, num_classes=4)
-    old_kernel = np.asarray(model.head_layer.weights[0])
-    assert not np.allclose(np.asarray(same_count.head_layer.weights[0]), old_kernel)
+    old_kernel = np.asarray(model.head_layers[0].weights[0])
+    assert not np.allclose(np.asarray(same_count.head_layers[0].weights[0]), old_kernel)
     with pytest.raises(ValueError, match="num_classes=2 but 3 class_names"):
         with_new_head(model, num_classes=2, class_names=["a", "b", "c"])
+
+
+# A network small enough for ensembles of a few: two conv - batch-norm blocks, 800 weights.
+COMPACT = {"builder": "compact_cnn", "variant": "real", "options": {"filters": [4, 8]}}
+
+
+def test_a_seed_ensemble_is_the_mean_of_its_networks_and_round_trips(tmp_path):
+    singles = [tiny_classifier(network=COMPACT, rhemo=None, seed=seed) for seed in (0, 1)]
+    ensemble = tiny_classifier(network={**COMPACT, "members": 2}, rhemo=None)
+    assert [network.name for network in ensemble.networks] == ["member_0", "member_1"]
+    for member, single in zip(ensemble.networks, singles):
+        member.set_weights(single.networks[0].get_weights())
+    audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
+    scores = [single.predict_on_batch(audio) for single in singles]
+    assert not np.allclose(scores[0], scores[1], atol=1e-4)
+    np.testing.assert_allclose(ensemble.predict_on_batch(audio), np.mean(scores, axis=0), rtol=1e-5, atol=1e-7)
+    loaded = load(str(save_preset(ensemble, tmp_path / "ensemble")))
+    assert loaded.network_config["members"] == 2
+    np.testing.assert_array_equal(loaded.predict_on_batch(audio), ensemble.predict_on_batch(audio))
+    # a single network is saved without "members", as presets made before ensembles were, and loads as one
+    single = save_preset(singles[0], tmp_path / "single")
+    assert "members" not in json.loads((single / "config.json").read_text())["config"]["network"]
+    np.testing.assert_array_equal(load(str(single)).predict_on_batch(audio), scores[0])
+
+
+def test_new_classes_reinitialise_the_head_of_every_network_of_an_ensemble():
+    model = tiny_classifier(network={**COMPACT, "members": 3}, rhemo=None)
+    new = with_new_head(model, num_classes=4)
+    head = {id(v) for layer in new.head_layers for v in layer.weights}
+    assert len(new.head_layers) == 3 and len(head) == 6
+    for old, fresh in zip(model.weights, new.weights, strict=True):
+        if id(fresh) not in head:
+            np.testing.assert_array_equal(np.asarray(fresh), np.asarray(old))
+    for old, fresh in zip(model.head_layers, new.head_layers, strict=True):
+        assert not np.allclose(np.asarray(fresh.kernel), np.asarray(old.kernel))
 
 
 def test_load_with_new_classes(saved):
@@ -265,12 +300,12 @@ def test_fine_tuning_trains_the_network_and_keeps_rhemo_frozen(corpus_root):
     model = tiny_classifier(network={"builder": "a1", "variant": "real"},
                             rhemo={"variant": "full", "head_units": 8, "heads": ["valence"]})
     encoder_before = [np.asarray(w) for w in model.get_layer("rhemo_encoder").weights]
-    backbone_before = [np.asarray(w) for w in model.backbone.weights]
+    network_before = [np.asarray(w) for w in model.networks[0].weights]
     history = model.fine_tune(chosen[:6], chosen[6:], epochs=1, batch_size=4, progress=False)
     assert np.isfinite(history.history["loss"][0]) and "val_loss" in history.history
     for before, after in zip(encoder_before, model.get_layer("rhemo_encoder").weights):
         np.testing.assert_array_equal(before, np.asarray(after))
-    assert any(not np.allclose(b, np.asarray(a)) for b, a in zip(backbone_before, model.backbone.weights))
+    assert any(not np.allclose(b, np.asarray(a)) for b, a in zip(network_before, model.networks[0].weights))
 
 
 def test_evaluation_matches_per_file_predictions(saved, corpus_root):
@@ -339,6 +374,11 @@ def test_bad_architectures_are_refused():
         tiny_classifier(rhemo={"variant": "full", "heads": ["valence"]})
     with pytest.raises(PresetError, match="two or more distinct"):
         tiny_classifier(classes=["a"])
+    for members in (0, 2.0, "2", True):
+        with pytest.raises(PresetError, match=f"network members .* must be an integer >= 1, got {members!r}"):
+            tiny_classifier(network={**COMPACT, "members": members}, rhemo=None)
+    with pytest.raises(PresetError, match="must end in softmax; got classifier_activation 'sigmoid'"):
+        tiny_classifier(network={**COMPACT, "options": {"classifier_activation": "sigmoid"}, "members": 2}, rhemo=None)
     with pytest.raises(PresetError, match="normalizer kind"):
         AudioPreprocessor(normalizer={"kind": "robust"})
 

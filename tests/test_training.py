@@ -1,5 +1,7 @@
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -201,6 +203,73 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, fro
     # a finished run is not trained again
     assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
     assert "already finished" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def seed_runs(tmp_path_factory, data_root):
+    """Two one-epoch runs of a small CNN on TINY's clips, one split (data.split_seed = 0), seeds 0 and 1."""
+    folder = tmp_path_factory.mktemp("seed_runs")
+    for seed in (0, 1):
+        config = tiny(name=f"tiny-seed{seed}", seed=seed, data={"split_seed": 0},
+                      model={"builder": "compact_cnn", "options": {"filters": [4, 8]}}, training={"epochs": 1})
+        train(config, folder / f"seed{seed}", progress=False)
+    return [folder / "seed0", folder / "seed1"]
+
+
+@pytest.mark.filterwarnings("ignore:the fitted temperature .* is at the edge:UserWarning")  # 15 validation clips
+def test_cli_makes_one_ensemble_preset_of_runs_that_differ_in_their_seed(seed_runs, corpus_root, tmp_path, capsys):
+    from keras_ser.audio import spectrogram
+    from keras_ser.presets import load
+
+    assert main(["preset", *map(str, seed_runs), str(tmp_path / "preset"), "--full-precision"]) == 0
+    assert "tiny-seed0 test emodb: accuracy" in capsys.readouterr().out
+    preset = load(str(tmp_path / "preset"))
+    assert preset.network_config["members"] == 2
+    info = preset.metadata
+    assert info["architecture"] == "ensemble of 2 real compact_cnn (seeds 0, 1)"
+    assert info["training_data"]["seed"] == [0, 1]
+    runs = [json.loads((run / "metrics.json").read_text()) for run in seed_runs]
+    assert info["recipe"]["best_epoch"] == [run["best_epoch"] for run in runs]
+    assert info["recipe"]["wall_time_s"] == round(sum(run["wall_time_s"] for run in runs), 1)
+    assert info["recipe"]["commands"] == [
+        f"keras-ser train <config.toml> --run-dir {seed_runs[0]}  # seed = 0",
+        f"keras-ser train <config.toml> --run-dir {seed_runs[1]}  # seed = 1",
+        f"keras-ser preset {seed_runs[0]} {seed_runs[1]} {tmp_path / 'preset'}"]
+    # each window's (uncalibrated) probabilities are the mean of the two runs' own models'
+    windows = preset.preprocessor.windows(preset.preprocessor.load(corpus_root("emodb") / "wav" / "08b02Tc.flac"))
+    features = spectrogram(windows, preset.preprocessor.stft)
+    scores = [keras.saving.load_model(run / "model.keras").predict(features, verbose=0) for run in seed_runs]
+    assert not np.allclose(scores[0], scores[1], atol=1e-3)
+    np.testing.assert_allclose(preset.scorer.predict_on_batch(windows)["emotion"], np.mean(scores, axis=0), atol=1e-5)
+
+
+def test_an_ensemble_preset_refuses_runs_that_differ_in_more_than_their_seed(seed_runs, tmp_path):
+    from keras_ser.presets.from_run import preset_from_run
+
+    def changed(name, **sections):
+        """A copy of the second run's folder whose config has `sections` merged in."""
+        shutil.copytree(seed_runs[1], tmp_path / name)
+        config = tiny(load_config(seed_runs[1] / "config.toml").to_dict(), **sections)
+        (tmp_path / name / "config.toml").write_text(dump_toml(config))
+        return tmp_path / name
+
+    other_epochs = changed("epochs", training={"epochs": 3})
+    with pytest.raises(ValueError, match=re.escape(f"runs '{seed_runs[0]}' and '{other_epochs}' differ in "
+                                                   "training.epochs (1 and 3): the runs of an ensemble may differ "
+                                                   "only in their seed")):
+        preset_from_run([seed_runs[0], other_epochs], tmp_path / "preset", progress=False)
+    # with data.split_seed = -1 each seed draws its own clips and speakers: refused
+    own_split = [changed(f"own_split{seed}", seed=seed, data={"split_seed": -1}) for seed in (0, 1)]
+    with pytest.raises(ValueError, match=r"split the data differently \(their train parts differ"):
+        preset_from_run(own_split, tmp_path / "preset", progress=False)
+    # z-score statistics fitted on other clips: refused
+    other_normalizer = changed("normalizer")
+    model = keras.saving.load_model(other_normalizer / "model.keras")
+    model.get_layer("normalizer").adapt(np.arange(10.0))
+    model.save(other_normalizer / "model.keras")
+    with pytest.raises(ValueError, match=re.escape(f"'{other_normalizer}' fitted different input normalisers")):
+        preset_from_run([seed_runs[0], other_normalizer], tmp_path / "preset", progress=False)
+    assert not (tmp_path / "preset").exists()
 
 
 def test_cli_reports_config_errors(tmp_path, capsys):
@@ -434,7 +503,7 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     from keras_ser.presets import load
 
     rhemo_preset = load(str(tmp_path / "rhemo_preset"))
-    assert rhemo_preset.class_names == ["neutral", "angry", "happy", "sad"] and rhemo_preset.backbone is None
+    assert rhemo_preset.class_names == ["neutral", "angry", "happy", "sad"] and rhemo_preset.networks == []
     assert rhemo_preset.dimension_names == ["valence", "arousal", "dominance"]
     classifier = load(str(tmp_path / "classifier_preset"))
     info = classifier.metadata

@@ -78,9 +78,18 @@ def _check_architecture(class_names, network, rhemo):
         raise PresetError(f"class_names must list two or more distinct names, got {class_names!r}")
     if network is None and rhemo is None:
         raise PresetError("a classifier needs a network, an RH-emo model with an emotion head, or both")
-    if network is not None and network.get("builder") not in models.NETWORK_BUILDERS:
-        raise PresetError(
-            f"network builder {network.get('builder')!r} is not one of {', '.join(models.NETWORK_BUILDERS)}")
+    if network is not None:
+        if network.get("builder") not in models.NETWORK_BUILDERS:
+            raise PresetError(
+                f"network builder {network.get('builder')!r} is not one of {', '.join(models.NETWORK_BUILDERS)}")
+        members = network.get("members", 1)
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise PresetError(f"network members (how many copies of the network are averaged) must be an integer "
+                              f">= 1, got {members!r}")
+        activation = network.get("options", {}).get("classifier_activation", "softmax")
+        if members > 1 and activation != "softmax":
+            raise PresetError(f"an ensemble averages class probabilities, so its network must end in softmax; got "
+                              f"classifier_activation {activation!r}")
     if rhemo is not None:
         if rhemo.get("variant", "full") not in RHEMO_VARIANTS:
             raise PresetError(f"RH-emo variant {rhemo.get('variant')!r} is not one of {', '.join(RHEMO_VARIANTS)}")
@@ -97,6 +106,8 @@ class SERClassifier(keras.Model):
 
     Inside: `Spectrogram` → the preprocessor's normaliser → [RH-emo encoder, frozen]
     → `network` (a `keras_ser.models` builder; None uses RH-emo's emotion head).
+    `network["members"]` = N > 1 makes a seed ensemble: N copies of the network (`networks`, named
+    member_0 ... member_{N-1}) on the same features, whose class probabilities are averaged.
     RH-emo's valence/arousal/dominance heads, when present, give `.dimensions`.
     A `temperature` other than 1 (fitted by `keras-ser preset`) calibrates the
     class probabilities: softmax(log p / temperature), see `keras_ser.training.calibration`.
@@ -123,18 +134,22 @@ class SERClassifier(keras.Model):
                                    units=rhemo.get("head_units", HEAD_UNITS), name=f"rhemo_{head}_head")
                 layer.trainable = False
                 heads[head] = layer(features)
-        backbone = None
+        networks = []
         if network is not None:
             builder = getattr(models, network["builder"])
-            backbone = builder(variant=network.get("variant", "real"), input_shape=tuple(features.shape[1:]),
-                               num_classes=len(class_names), **network.get("options", {}))
-            probabilities = backbone(features)
+            members = network.get("members", 1)
+            # One network keeps its builder's name (and so the layer paths of older presets).
+            names = [{}] if members == 1 else [{"name": f"member_{i}"} for i in range(members)]
+            networks = [builder(variant=network.get("variant", "real"), input_shape=tuple(features.shape[1:]),
+                                num_classes=len(class_names), **network.get("options", {}), **name) for name in names]
+            outputs = [member(features) for member in networks]
+            probabilities = outputs[0] if members == 1 else keras.layers.Average(name="ensemble")(outputs)
         else:
             probabilities = heads.pop("emotion")
         temperature = float(temperature)
         scaling = TemperatureScaling(temperature, name="temperature") if temperature != 1.0 else None
         super().__init__(inputs=audio, outputs=probabilities if scaling is None else scaling(probabilities), **kwargs)
-        self.backbone = backbone
+        self.networks = networks
         self.class_names = list(class_names)
         self.preprocessor = preprocessor
         self.network_config = network
@@ -156,10 +171,11 @@ class SERClassifier(keras.Model):
         return cls(**config)
 
     @property
-    def head_layer(self):
-        """The layer whose weights `keras_ser.load(..., num_classes=...)` re-initialises."""
-        owner = self.get_layer("rhemo_emotion_head") if self.backbone is None else self.backbone
-        return owner.get_layer("predictions")
+    def head_layers(self):
+        """The output layers whose weights `keras_ser.load(..., num_classes=...)` re-initialises: each network's,
+        else RH-emo's emotion head's."""
+        owners = self.networks or [self.get_layer("rhemo_emotion_head")]
+        return [owner.get_layer("predictions") for owner in owners]
 
     def score_windows(self, windows, batch_size=32):
         """Per-window outputs of (N, window_samples) audio: {"emotion": (N, C), "valence": (N,), ...}."""

@@ -18,7 +18,7 @@ from keras_ser.training.calibration import ECE_BINS, expected_calibration_error,
 from keras_ser.training.config import load_config
 from keras_ser.training.data import split_items
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
-from keras_ser.training.run import MODEL_FILE, METRICS_FILE
+from keras_ser.training.run import MODEL_FILE, METRICS_FILE, flat_config
 from keras_ser.training.strategies import network_of
 
 # Licences of the corpora's recordings, which trained weights inherit.
@@ -30,6 +30,8 @@ CORPUS_LICENSES = {
     "nemo": "CC BY-NC-SA 4.0 (non-commercial)",
 }
 NON_COMMERCIAL = {"ravdess", "tess", "iemocap", "savee", "emovo", "crema_d", "nemo"}
+# The configuration keys in which the runs of a seed ensemble may differ.
+ENSEMBLE_FREE_KEYS = ("name", "seed")
 
 
 def _hardware():
@@ -103,20 +105,66 @@ def _measured(scores, temperature, class_names):
     return metrics, ece
 
 
-def preset_from_run(run_dir, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
+def _check_alike(run_dirs, configs):
+    """Raise a ValueError naming the first key, other than seed and name, in which a run differs from the first."""
+    first = flat_config(configs[0].to_dict())
+    for run_dir, config in zip(run_dirs[1:], configs[1:]):
+        other = flat_config(config.to_dict())
+        for key in dict.fromkeys([*first, *other]):
+            if key not in ENSEMBLE_FREE_KEYS and first.get(key) != other.get(key):
+                raise ValueError(f"runs '{run_dirs[0]}' and '{run_dir}' differ in {key} ({first.get(key)!r} and "
+                                 f"{other.get(key)!r}): the runs of an ensemble may differ only in their seed")
+
+
+def _check_same_split(run_dirs, configs, parts):
+    """Raise a ValueError unless every run's train, validation and test parts hold the first run's clips."""
+    clips = {part: sorted(str(item.path) for item in items) for part, items in parts.items()}
+    for run_dir, config in zip(run_dirs[1:], configs[1:]):
+        other = split_items(config.data, seed=config.seed).parts
+        for part in clips:
+            if sorted(str(item.path) for item in other[part]) != clips[part]:
+                raise ValueError(f"runs '{run_dirs[0]}' and '{run_dir}' split the data differently (their {part} "
+                                 "parts differ; data.split_seed = -1 splits by each run's seed): the networks of an "
+                                 "ensemble must be trained and measured on one split")
+
+
+def _normalizer(run_dirs, trained):
+    """The fitted input normaliser the runs' models share, as a preprocessor entry (None without one)."""
+    found = []
+    for inference in trained:
+        layer = inference.get_layer("normalizer") if any(l.name == "normalizer" for l in inference.layers) else None
+        found.append(None if layer is None else {"kind": layer.kind, **layer.statistics})
+    for run_dir, normalizer in zip(run_dirs[1:], found[1:]):
+        if normalizer != found[0]:
+            raise ValueError(f"runs '{run_dirs[0]}' and '{run_dir}' fitted different input normalisers ({found[0]} "
+                             f"and {normalizer}): the networks of an ensemble share one front end")
+    return found[0]
+
+
+def _one_or_all(values):
+    """A single run's value as it is, several runs' as a list."""
+    return values[0] if len(values) == 1 else values
+
+
+def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
                     progress=True):
     """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, calibrated, evaluated per corpus.
 
-    `recipe` is the path of the run's TOML, for the reproduction commands of the model card.
+    `run_dirs`: one run directory, or a list of runs of one recipe that differ only in their seed (and name): a
+    seed ensemble, one network per run, whose class probabilities are averaged (`network["members"]`).
+    `recipe` is the path of the runs' TOML, for the reproduction commands of the model card.
     """
-    run_dir = Path(run_dir)
-    config = load_config(run_dir / "config.toml")
-    data = config.data
+    run_dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, os.PathLike)) else [Path(run) for run in run_dirs]
+    if not run_dirs:
+        raise ValueError("preset_from_run needs at least one run directory")
+    configs = [load_config(run_dir / "config.toml") for run_dir in run_dirs]
+    _check_alike(run_dirs, configs)
+    config, data = configs[0], configs[0].data
     if data.features == "rhemo" and data.normalization not in ("auto", "none"):
         raise ValueError("presets of RH-emo runs need data.normalization 'auto' or 'none' (the encoder scales its input)")
     chosen = split_items(data, seed=config.seed)
-    inference = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
-    network = network_of(inference)
+    _check_same_split(run_dirs, configs, chosen.parts)
+    trained = [keras.saving.load_model(run_dir / MODEL_FILE, compile=False) for run_dir in run_dirs]
     rhemo, rhemo_metrics, commands = None, None, []
     if data.features == "rhemo":
         rhemo_dir = Path(data.rhemo_model).parent
@@ -126,28 +174,37 @@ def preset_from_run(run_dir, folder, name=None, description="", recipe=None, hal
         normalizer = {"kind": "max", "maximum": rhemo_metrics["training_maximum"]}
         commands.append(_rhemo_command(rhemo_dir, rhemo_metrics))
     else:
-        layer = inference.get_layer("normalizer") if any(l.name == "normalizer" for l in inference.layers) else None
-        normalizer = None if layer is None else {"kind": layer.kind, **layer.statistics}
+        normalizer = _normalizer(run_dirs, trained)
     preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds, normalizer=normalizer, stft=data.stft())
-    model = SERClassifier(chosen.class_names, network={"builder": config.model.builder, "variant": config.model.variant,
-                                                       "options": dict(config.model.options)},
-                          rhemo=rhemo, preprocessor=preprocessor, name=name or config.name)
-    model.backbone.set_weights(network.get_weights())
+    network = {"builder": config.model.builder, "variant": config.model.variant, "options": dict(config.model.options)}
+    architecture = f"{config.model.variant} {config.model.builder}"
+    seeds = [run_config.seed for run_config in configs]
+    if len(run_dirs) > 1:
+        network["members"] = len(run_dirs)
+        architecture = f"ensemble of {len(run_dirs)} {architecture} (seeds {', '.join(map(str, seeds))})"
+    model = SERClassifier(chosen.class_names, network=network, rhemo=rhemo, preprocessor=preprocessor,
+                          name=name or config.name)
+    for member, inference in zip(model.networks, trained, strict=True):
+        member.set_weights(network_of(inference).get_weights())
     if rhemo is not None:
         _rhemo_parts(rhemo_dir, model)
-    commands += [f"keras-ser train {recipe or '<config.toml>'} --run-dir {run_dir}",
-                 f"keras-ser preset {run_dir} {folder}" + (f" --recipe {recipe}" if recipe else "")]
-    run_metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    wall = run_metrics.get("wall_time_s", 0) + (rhemo_metrics or {}).get("wall_time_s", 0)
+    commands += [f"keras-ser train {recipe or '<config.toml>'} --run-dir {run_dir}"
+                 + (f"  # seed = {run_config.seed}" if len(run_dirs) > 1 else "")
+                 for run_dir, run_config in zip(run_dirs, configs)]
+    commands.append(f"keras-ser preset {' '.join(map(str, run_dirs))} {folder}"
+                    + (f" --recipe {recipe}" if recipe else ""))
+    run_metrics = [json.loads((run_dir / METRICS_FILE).read_text()) for run_dir in run_dirs]
+    wall = sum(metrics.get("wall_time_s", 0) for metrics in run_metrics) + (rhemo_metrics or {}).get("wall_time_s", 0)
     metadata = {
         "name": name or config.name, "description": description,
-        "architecture": ("RH-emo encoder + " if rhemo else "") + f"{config.model.variant} {config.model.builder}",
+        "architecture": ("RH-emo encoder + " if rhemo else "") + architecture,
         "training_data": {"corpora": list(data.corpora), "classes": chosen.class_names,
                           "split": _split_description(data.split, data.fractions, data.test_corpus),
                           "split_kind": data.split,
-                          "speakers": _speakers(chosen.parts), "seed": config.seed},
-        "recipe": {"commands": commands, "config": (run_dir / "config.toml").read_text(), "hardware": _hardware(),
-                   "wall_time_s": round(wall, 1), "best_epoch": run_metrics.get("best_epoch")},
+                          "speakers": _speakers(chosen.parts), "seed": _one_or_all(seeds)},
+        "recipe": {"commands": commands, "config": (run_dirs[0] / "config.toml").read_text(), "hardware": _hardware(),
+                   "wall_time_s": round(wall, 1),
+                   "best_epoch": _one_or_all([metrics.get("best_epoch") for metrics in run_metrics])},
         **_licensing(data.corpora),
     }
     save_preset(model, folder, metadata, half_precision=half_precision, overwrite=overwrite)

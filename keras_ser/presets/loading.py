@@ -42,7 +42,8 @@ def _classifier_from_folder(folder):
 
 
 def with_new_head(model, num_classes=None, class_names=None):
-    """A copy of `model` whose output layer is re-initialised for new classes; every other weight is kept."""
+    """A copy of `model` whose output layers (one per network of an ensemble) are re-initialised for new classes;
+    every other weight is kept."""
     if class_names is None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -52,7 +53,7 @@ def with_new_head(model, num_classes=None, class_names=None):
     config = {**model.get_config(), "class_names": list(class_names), "temperature": 1.0}  # a new head is uncalibrated
     config.pop("preprocessor")
     new = SERClassifier(preprocessor=model.preprocessor, **config)
-    head = {id(variable) for variable in new.head_layer.weights}
+    head = {id(variable) for layer in new.head_layers for variable in layer.weights}
     for old_variable, new_variable in zip(model.weights, new.weights, strict=True):
         if id(new_variable) not in head:
             new_variable.assign(old_variable)
@@ -65,9 +66,9 @@ def with_new_head(model, num_classes=None, class_names=None):
 def load(name, num_classes=None, class_names=None, force_download=False):
     """A ready `SERClassifier` from a zoo name, a preset folder or 'hf://org/name'.
 
-    With `num_classes` and/or `class_names` the output layer is re-initialised
-    for fine-tuning on new classes. Weights are checked against the sha256 in
-    metadata.json before loading.
+    With `num_classes` and/or `class_names` the output layer (each network's, in
+    an ensemble) is re-initialised for fine-tuning on new classes. Weights are
+    checked against the sha256 in metadata.json before loading.
     """
     folder = resolve(name, force_download=force_download)
     metadata = read_json(folder, METADATA_FILE)

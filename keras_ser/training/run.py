@@ -49,10 +49,10 @@ def check_run_dir(config, run_dir, hint=RESTART_HINT):
     if not path.exists():
         return
     try:
-        stored = _flat(config_from_dict(read_toml(path)).to_dict())
+        stored = flat_config(config_from_dict(read_toml(path)).to_dict())
     except ValueError as error:
         raise ChangedConfigError(f"'{run_dir}' holds a config.toml that cannot be read ({error}); {hint}") from None
-    new = _flat(config_from_dict(tomllib.loads(dump_toml(config))).to_dict())
+    new = flat_config(config_from_dict(tomllib.loads(dump_toml(config))).to_dict())
     unset = object()
     changes = [f"{key}: {_shown(stored, key)} -> {_shown(new, key)}" for key in dict.fromkeys([*stored, *new])
                if stored.get(key, unset) != new.get(key, unset)]
@@ -60,12 +60,12 @@ def check_run_dir(config, run_dir, hint=RESTART_HINT):
         raise ChangedConfigError(f"'{run_dir}' holds a run of another configuration ({'; '.join(changes)}); {hint}")
 
 
-def _flat(table, prefix=""):
+def flat_config(table, prefix=""):
     """Nested dicts as one dict of dotted keys."""
     flat = {}
     for key, value in table.items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flat_config(value, f"{prefix}{key}."))
         else:
             flat[prefix + key] = value
     return flat
