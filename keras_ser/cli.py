@@ -23,6 +23,8 @@ def _train(args):
     config = load_config(args.config)
     if args.epochs is not None:
         config.training.epochs = args.epochs
+    if args.seed is not None:
+        config.seed = args.seed
     run_dir = args.run_dir or f"runs/{config.name}"
     metrics = train(config, run_dir, restart=args.restart)
     test = metrics["test"]
@@ -300,6 +302,8 @@ def build_parser():
     train.add_argument("config", help="path of the TOML run configuration")
     train.add_argument("--run-dir", help="where the run is written (default: runs/<name>)")
     train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument("--seed", type=int, help="override seed (runs of one recipe with several seeds make an ensemble "
+                                                "preset: keras-ser preset RUN RUN ... OUT)")
     train.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
     train.set_defaults(handler=_train)
     baseline = commands.add_parser(

@@ -207,12 +207,15 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, fro
 
 @pytest.fixture(scope="module")
 def seed_runs(tmp_path_factory, data_root):
-    """Two one-epoch runs of a small CNN on TINY's clips, one split (data.split_seed = 0), seeds 0 and 1."""
+    """Two one-epoch runs of a small CNN on TINY's clips, one split (data.split_seed = 0), seeds 0 and 1 given to
+    `keras-ser train --seed`."""
     folder = tmp_path_factory.mktemp("seed_runs")
+    recipe = folder / "tiny-seeds.toml"
+    recipe.write_text(dump_toml(tiny(name="tiny-seeds", data={"split_seed": 0}, training={"epochs": 1},
+                                     model={"builder": "compact_cnn", "options": {"filters": [4, 8]}})))
     for seed in (0, 1):
-        config = tiny(name=f"tiny-seed{seed}", seed=seed, data={"split_seed": 0},
-                      model={"builder": "compact_cnn", "options": {"filters": [4, 8]}}, training={"epochs": 1})
-        train(config, folder / f"seed{seed}", progress=False)
+        assert main(["train", str(recipe), "--run-dir", str(folder / f"seed{seed}"), "--seed", str(seed)]) == 0
+        assert load_config(folder / f"seed{seed}" / "config.toml").seed == seed
     return [folder / "seed0", folder / "seed1"]
 
 
@@ -222,7 +225,7 @@ def test_cli_makes_one_ensemble_preset_of_runs_that_differ_in_their_seed(seed_ru
     from keras_ser.presets import load
 
     assert main(["preset", *map(str, seed_runs), str(tmp_path / "preset"), "--full-precision"]) == 0
-    assert "tiny-seed0 test emodb: accuracy" in capsys.readouterr().out
+    assert "tiny-seeds test emodb: accuracy" in capsys.readouterr().out
     preset = load(str(tmp_path / "preset"))
     assert preset.network_config["members"] == 2
     info = preset.metadata
@@ -232,8 +235,8 @@ def test_cli_makes_one_ensemble_preset_of_runs_that_differ_in_their_seed(seed_ru
     assert info["recipe"]["best_epoch"] == [run["best_epoch"] for run in runs]
     assert info["recipe"]["wall_time_s"] == round(sum(run["wall_time_s"] for run in runs), 1)
     assert info["recipe"]["commands"] == [
-        f"keras-ser train <config.toml> --run-dir {seed_runs[0]}  # seed = 0",
-        f"keras-ser train <config.toml> --run-dir {seed_runs[1]}  # seed = 1",
+        f"keras-ser train <config.toml> --run-dir {seed_runs[0]} --seed 0",
+        f"keras-ser train <config.toml> --run-dir {seed_runs[1]} --seed 1",
         f"keras-ser preset {seed_runs[0]} {seed_runs[1]} {tmp_path / 'preset'}"]
     # each window's (uncalibrated) probabilities are the mean of the two runs' own models'
     windows = preset.preprocessor.windows(preset.preprocessor.load(corpus_root("emodb") / "wav" / "08b02Tc.flac"))

@@ -189,7 +189,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
     if rhemo is not None:
         _rhemo_parts(rhemo_dir, model)
     commands += [f"keras-ser train {recipe or '<config.toml>'} --run-dir {run_dir}"
-                 + (f"  # seed = {run_config.seed}" if len(run_dirs) > 1 else "")
+                 + (f" --seed {run_config.seed}" if len(run_dirs) > 1 else "")
                  for run_dir, run_config in zip(run_dirs, configs)]
     commands.append(f"keras-ser preset {' '.join(map(str, run_dirs))} {folder}"
                     + (f" --recipe {recipe}" if recipe else ""))
