@@ -12,7 +12,7 @@ from keras_ser.version import __version__
 
 DEFAULT_MODEL = "rhemo-qvgg16"
 # Commands that never import Keras, so they start without TensorFlow.
-KERAS_FREE_COMMANDS = frozenset({"models", "download", "publish", "model-cards"})
+KERAS_FREE_COMMANDS = frozenset({"models", "download", "publish", "model-cards", "compare"})
 # What TensorFlow's C++ libraries log through absl at import time, whatever TF_CPP_MIN_LOG_LEVEL says.
 IMPORT_NOTICES = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations are on")
 
@@ -294,6 +294,31 @@ def _model_cards(args):
         print(text)
 
 
+def _comparison_row(text):
+    """The comparison row of `--row LABEL=FILE[,FILE...]`: the files' per-corpus scores, later files winning."""
+    from keras_ser.hub.comparison import scores_from_json
+
+    label, equals, files = text.partition("=")
+    if not equals or not label.strip() or not files:
+        raise ValueError(f"--row {text!r}: expected LABEL=FILE[,FILE...]")
+    scores = {}
+    for path in re.split(r"(?<=\.json),", files):  # run folders' names hold commas too
+        try:
+            scores.update(scores_from_json(path.strip()))
+        except (ValueError, OSError) as error:
+            raise ValueError(f"--row {text!r}: {error}") from None
+    return {"label": label.strip(), "scores": scores}
+
+
+def _compare(args):
+    from keras_ser.hub.card import comparison_table
+    from keras_ser.hub.comparison import add_comparison
+
+    table = add_comparison(args.preset, args.title, [_comparison_row(text) for text in args.row], note=args.note)
+    print(f"{table['title']} (accuracy / UAR in %), written to the card of {args.preset}:\n")
+    print(comparison_table(table))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
     parser.add_argument("--version", action="version", version=f"keras-ser {__version__}")
@@ -456,6 +481,15 @@ def build_parser():
     cards.add_argument("--write", metavar="PATH", help="write the text to PATH, e.g. MODEL_CARDS.md")
     cards.add_argument("--zoo", help="zoo folder (default: the installed zoo)")
     cards.set_defaults(handler=_model_cards)
+    compare = commands.add_parser(
+        "compare", help="add a table of scores beside other models' (e.g. the eGeMAPS baseline's) to a preset's card")
+    compare.add_argument("preset", help="a preset folder (its metadata.json and README.md are rewritten)")
+    compare.add_argument("--title", required=True, help="the table's title; a table of the same title is replaced")
+    compare.add_argument("--note", default="", help="a paragraph under the title, e.g. what the rows were tested on")
+    compare.add_argument("--row", action="append", required=True, metavar="LABEL=FILE[,FILE...]",
+                         help="a row: test scores per corpus from a training run's metrics.json or a keras-ser "
+                              "evaluate --out file; several files merge corpus by corpus, later ones winning")
+    compare.set_defaults(handler=_compare)
     return parser
 
 

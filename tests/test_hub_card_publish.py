@@ -10,8 +10,11 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
+from keras_ser.cli import main
 from keras_ser.hub.card import card_text, model_card, write_card, zoo_model_cards
+from keras_ser.hub.comparison import add_comparison, scores_from_json
 from keras_ser.hub.publish import publish
+from keras_ser.presets.files import PresetError, verify_weights
 
 WEIGHTS = b"\x89HDF fake weights"
 METADATA = {
@@ -261,3 +264,186 @@ def test_data_notes_appear_under_the_results_and_in_the_zoo_overview(tmp_path):
     make_preset(tmp_path / "a", noted)
     make_preset(tmp_path / "b", {**METADATA, "name": "b"})
     assert f"- **emodb** ({METADATA['name']}): cut to 2 s" in zoo_model_cards(tmp_path)
+
+
+THIS = {"label": "this model", "scores": {"emodb": {"accuracy": 0.75, "uar": 0.7}, "ravdess": {"accuracy": 0.5, "uar": 0.4}}}
+EGEMAPS = {"label": "eGeMAPS + SVM", "scores": {"tess": {"accuracy": 0.99, "uar": 0.985},
+                                                "emodb": {"accuracy": 0.812, "uar": 0.795}}}
+SAME_SPEAKERS = {"title": "Same test speakers", "note": "The eGeMAPS reference on this model's test speakers.",
+                 "rows": [THIS, EGEMAPS]}
+LOCO = {"title": "Leave one corpus out", "rows": [{"label": "recipe", "scores": {"nemo": {"accuracy": 0.4, "uar": 0.38}}}]}
+
+
+def test_comparisons_render_after_the_results_with_union_columns_missing_cells_and_row_means():
+    body = model_card({**METADATA, "comparisons": [SAME_SPEAKERS, LOCO]}).text
+    # Means over each row's own corpora: (0.7 + 0.4) / 2 = 55.0 %, (0.985 + 0.795) / 2 = 89.0 %.
+    expected = """## Comparisons
+
+Cells are accuracy / UAR in %; a row's mean UAR is over the corpora it has scores for.
+
+### Same test speakers
+
+The eGeMAPS reference on this model's test speakers.
+
+| Model | emodb | ravdess | tess | Mean UAR |
+| --- | --- | --- | --- | --- |
+| this model | 75.0 / 70.0 | 50.0 / 40.0 | – | 55.0 |
+| eGeMAPS + SVM | 81.2 / 79.5 | – | 99.0 / 98.5 | 89.0 |
+
+### Leave one corpus out
+
+| Model | nemo | Mean UAR |
+| --- | --- | --- |
+| recipe | 40.0 / 38.0 | 38.0 |
+
+## Parameters"""
+    assert expected in body
+    assert body.index("## Results") < body.index("## Comparisons")
+    assert card_text({**METADATA, "comparisons": []}) == card_text(METADATA) and "Comparisons" not in card_text(METADATA)
+
+
+def test_zoo_cards_carry_comparisons_but_the_overview_does_not(tmp_path):
+    for zoo, comparisons in (("with", [LOCO]), ("without", [])):
+        make_preset(tmp_path / zoo / "a", {**METADATA, "name": "a", "comparisons": comparisons})
+        make_preset(tmp_path / zoo / "b", {**METADATA, "name": "b"})
+    with_table, without = zoo_model_cards(tmp_path / "with"), zoo_model_cards(tmp_path / "without")
+    assert "### Comparisons" in with_table.split("## b")[0] and "#### Leave one corpus out" in with_table
+    assert with_table.split("\n## ")[0] == without.split("\n## ")[0] and "Comparisons" not in without
+
+
+def _metadata_bytes(folder):
+    return (folder / "metadata.json").read_bytes()
+
+
+def test_add_comparison_appends_replaces_by_title_and_leaves_the_weights_alone(tmp_path):
+    folder = make_preset(tmp_path / "p")
+    digest = hashlib.sha256((folder / "model.weights.h5").read_bytes()).hexdigest()
+    add_comparison(folder, "Same test speakers", [THIS])
+    add_comparison(folder, LOCO["title"], LOCO["rows"])
+    table = add_comparison(folder, "Same test speakers", [THIS, EGEMAPS], note=SAME_SPEAKERS["note"])
+    assert table == SAME_SPEAKERS
+    metadata = json.loads(_metadata_bytes(folder))
+    assert metadata["comparisons"] == [SAME_SPEAKERS, LOCO]
+    assert {k: v for k, v in metadata.items() if k not in ("comparisons", "weights")} == METADATA
+    assert "| eGeMAPS + SVM | 81.2 / 79.5 | – | 99.0 / 98.5 | 89.0 |" in (folder / "README.md").read_text()
+    assert hashlib.sha256((folder / "model.weights.h5").read_bytes()).hexdigest() == digest
+    assert metadata["weights"]["model.weights.h5"]["sha256"] == digest
+    verify_weights(folder, metadata)  # the check keras_ser.load makes before loading
+    before = _metadata_bytes(folder)
+    with pytest.raises(PresetError, match=r"p/metadata.json' already has a comparison titled 'Leave one corpus out'"):
+        add_comparison(folder, LOCO["title"], [THIS], replace=False)
+    assert _metadata_bytes(folder) == before
+
+
+def _row(label="x", **scores):
+    return {"label": label, "scores": scores}
+
+
+@pytest.mark.parametrize("title, rows, message", [
+    ("", [THIS], "comparison table 1 has no title"),
+    ("T", [], "comparison 'T' has no rows"),
+    ("T", [THIS, {"scores": THIS["scores"]}], "a row of comparison 'T' has no label"),
+    ("T", [_row()], "row 'x' of comparison 'T' has no scores"),
+    ("T", [_row(emodb={"accuracy": 0.5, "uar": 61})], "row 'x' of comparison 'T': emodb uar is 61, not a number from 0 to 1"),
+    ("T", [_row(tess={"accuracy": "0.5", "uar": 0.5})], "row 'x' of comparison 'T': tess accuracy is '0.5', not a number"),
+    ("T", [_row(tess={"accuracy": 0.5})], "row 'x' of comparison 'T': tess uar is None, not a number"),
+    ("T", [_row(tess={"accuracy": -0.1, "uar": 0.5})], "row 'x' of comparison 'T': tess accuracy is -0.1, not a number"),
+])
+def test_malformed_comparisons_are_refused_naming_the_table_and_row(tmp_path, title, rows, message):
+    folder = make_preset(tmp_path / "p")
+    before = _metadata_bytes(folder)
+    with pytest.raises(PresetError, match=rf"p/metadata.json': {message}"):
+        add_comparison(folder, title, rows)
+    assert _metadata_bytes(folder) == before
+    with pytest.raises(PresetError, match=rf"the preset metadata: {message}"):
+        model_card({**METADATA, "comparisons": [{"title": title, "rows": rows}]})
+
+
+def test_comparisons_must_be_a_list_of_tables_with_text_notes():
+    with pytest.raises(PresetError, match="'comparisons' is a list of tables, not dict"):
+        model_card({**METADATA, "comparisons": SAME_SPEAKERS})
+    with pytest.raises(PresetError, match="the note of comparison 'Leave one corpus out' is not text"):
+        model_card({**METADATA, "comparisons": [{**LOCO, "note": ["a", "b"]}]})
+
+
+def _write_json(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+    return path
+
+
+def _metrics(accuracy, uar, **per_corpus):
+    """classification_metrics' shape, cut down; per_corpus: corpus -> (accuracy, uar)."""
+    metrics = {"accuracy": accuracy, "uar": uar, "macro_f1": uar, "num_examples": 10, "class_names": ["a", "b"]}
+    if per_corpus:
+        metrics["per_corpus"] = {corpus: {"accuracy": a, "uar": u, "macro_f1": u, "num_examples": 5}
+                                 for corpus, (a, u) in per_corpus.items()}
+    return metrics
+
+
+def _run_metrics(folder, test, config=None):
+    """A training run's metrics.json (and config.toml): test and val parts, epochs, wall time."""
+    if config:
+        _write_json(folder / "metrics.json", {}).with_name("config.toml").write_text(config)
+    return _write_json(folder / "metrics.json", {"test": test, "val": _metrics(0.1, 0.1, emodb=(0.1, 0.1)),
+                                                 "best_epoch": 3, "epochs_run": 7, "wall_time_s": 12.5})
+
+
+def test_scores_from_json_reads_run_metrics_and_evaluate_outputs(tmp_path):
+    run = _run_metrics(tmp_path / "run", _metrics(0.6, 0.5, emodb=(0.7, 0.65), tess=(0.5, 0.45)))
+    assert scores_from_json(run) == {"emodb": {"accuracy": 0.7, "uar": 0.65}, "tess": {"accuracy": 0.5, "uar": 0.45}}
+    evaluated = _write_json(tmp_path / "plain.json", _metrics(0.6, 0.5, emodb=(0.8, 0.75), nemo=(0.4, 0.35)))
+    assert scores_from_json(evaluated) == {"emodb": {"accuracy": 0.8, "uar": 0.75}, "nemo": {"accuracy": 0.4, "uar": 0.35}}
+    one = _write_json(tmp_path / "adapted.tess.json", _metrics(0.9, 0.85, tess=(0.9, 0.85)))
+    assert {**scores_from_json(evaluated), **scores_from_json(one)}["tess"] == {"accuracy": 0.9, "uar": 0.85}
+
+
+def test_scores_from_json_names_the_corpus_of_a_run_tested_on_one(tmp_path):
+    loco = _run_metrics(tmp_path / "test_corpus=nemo", _metrics(0.4, 0.38),
+                        '[data]\ncorpora = ["emodb", "nemo"]\nsplit = "leave_corpus_out"\ntest_corpus = "nemo"\n')
+    assert scores_from_json(loco) == {"nemo": {"accuracy": 0.4, "uar": 0.38}}
+    single = _run_metrics(tmp_path / "emodb", _metrics(0.7, 0.6), '[data]\ncorpora = ["emodb"]\nsplit = "speaker"\n')
+    assert scores_from_json(single) == {"emodb": {"accuracy": 0.7, "uar": 0.6}}
+    mixed = _run_metrics(tmp_path / "mixed", _metrics(0.7, 0.6), '[data]\ncorpora = ["emodb", "tess"]\nsplit = "speaker"\n')
+    for path in (mixed, _run_metrics(tmp_path / "no-config", _metrics(0.7, 0.6)), _write_json(tmp_path / "list.json", [])):
+        with pytest.raises(ValueError, match=rf"'{path}' holds no per-corpus scores"):
+            scores_from_json(path)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="bad.json' is not valid JSON"):
+        scores_from_json(tmp_path / "bad.json")
+
+
+def test_compare_command_merges_files_per_row_and_writes_the_card(tmp_path, capsys):
+    folder = make_preset(tmp_path / "p")
+    run = _run_metrics(tmp_path / "runs" / "builder=egemaps,standardization=global",
+                       _metrics(0.6, 0.5, emodb=(0.812, 0.795), tess=(0.99, 0.985)))
+    plain = _write_json(tmp_path / "plain.json", _metrics(0.6, 0.5, emodb=(0.1, 0.1), ravdess=(0.5, 0.4)))
+    adapted = _write_json(tmp_path / "adapted.emodb.json", _metrics(0.75, 0.7, emodb=(0.75, 0.7)))
+    code = main(["compare", str(folder), "--title", SAME_SPEAKERS["title"], "--note", SAME_SPEAKERS["note"],
+                 "--row", f"this model={plain},{adapted}", "--row", f"eGeMAPS + SVM={run}"])
+    assert code == 0
+    assert json.loads(_metadata_bytes(folder))["comparisons"] == [
+        {**SAME_SPEAKERS, "rows": [{"label": "this model", "scores": {"emodb": THIS["scores"]["emodb"],
+                                                                      "ravdess": THIS["scores"]["ravdess"]}},
+                                   {"label": "eGeMAPS + SVM", "scores": {"emodb": EGEMAPS["scores"]["emodb"],
+                                                                         "tess": EGEMAPS["scores"]["tess"]}}]}]
+    out = capsys.readouterr().out
+    assert "| Model | emodb | ravdess | tess | Mean UAR |\n" in out and "| this model | 75.0 / 70.0 | 50.0 / 40.0 | – | 55.0 |" in out
+    assert "| this model | 75.0 / 70.0 | 50.0 / 40.0 | – | 55.0 |" in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize("row, message", [
+    ("this model", "expected LABEL=FILE"),
+    ("this model=", "expected LABEL=FILE"),
+    ("this model={tmp}/plain.json,{tmp}/gone.json", "[Errno 2] No such file or directory: '{tmp}/gone.json'"),
+    ("this model={tmp}/overall.json", "'{tmp}/overall.json' holds no per-corpus scores"),
+])
+def test_compare_command_names_a_bad_row(tmp_path, capsys, row, message):
+    folder = make_preset(tmp_path / "p")
+    _write_json(tmp_path / "plain.json", _metrics(0.6, 0.5, emodb=(0.1, 0.1)))
+    _write_json(tmp_path / "overall.json", _metrics(0.6, 0.5))
+    before = _metadata_bytes(folder)
+    row = row.format(tmp=tmp_path)
+    assert main(["compare", str(folder), "--title", "T", "--row", f"a={tmp_path}/plain.json", "--row", row]) == 2
+    assert f"keras-ser compare: error: --row '{row}': {message.format(tmp=tmp_path)}" in capsys.readouterr().err
+    assert _metadata_bytes(folder) == before

@@ -1,4 +1,4 @@
-"""Sharing presets: `save_preset`, `publish` to the Hugging Face Hub, and model cards.
+"""Sharing presets: `save_preset`, `publish` to the Hugging Face Hub, and model cards (with comparison tables).
 
 Names load on first use, so building model cards does not import Keras.
 """
@@ -6,10 +6,12 @@ Names load on first use, so building model cards does not import Keras.
 from keras_ser.lazy import lazy_attributes
 
 _EXPORTS = {
+    "add_comparison": "comparison",
     "card_text": "card",
     "model_card": "card",
     "publish": "publish",
     "save_preset": "keras_ser.presets.loading",
+    "scores_from_json": "comparison",
     "write_card": "card",
     "zoo_model_cards": "card",
 }

@@ -22,13 +22,47 @@ NOT_SPEAKER_INDEPENDENT = ("**Test results are NOT speaker-independent:** the sa
 
 
 def check_metadata(metadata, source, keys=REQUIRED_KEYS):
-    """Raise PresetError naming `source` when one of `keys` is missing or empty in `metadata`."""
+    """Raise PresetError naming `source` when one of `keys` is missing or empty in `metadata`, or a comparison
+    table is malformed."""
     missing = [key for key in keys if metadata.get(key) in (None, "", [], {})]
     if missing:
         raise PresetError(
             f"{source} has no {', '.join(map(repr, missing))}; add it there, or save the preset again with "
             f"keras_ser.hub.save_preset(model, folder, metadata={{{', '.join(f'{k!r}: ...' for k in missing)}}})"
         )
+    _check_comparisons(metadata.get("comparisons", []), source)
+
+
+def _check_comparisons(tables, source):
+    """Raise PresetError naming `source` and the table or row of metadata "comparisons" that is malformed."""
+    if not isinstance(tables, list):
+        raise PresetError(f"{source}: 'comparisons' is a list of tables, not {type(tables).__name__}")
+    for number, table in enumerate(tables, 1):
+        title = _get(table, "title")
+        if not title or not isinstance(title, str):
+            raise PresetError(f"{source}: comparison table {number} has no title")
+        rows = _get(table, "rows")
+        if not rows or not isinstance(rows, list):
+            raise PresetError(f"{source}: comparison {title!r} has no rows")
+        if not isinstance(table.get("note", ""), str):
+            raise PresetError(f"{source}: the note of comparison {title!r} is not text")
+        for row in rows:
+            label = _get(row, "label")
+            if not label or not isinstance(label, str):
+                raise PresetError(f"{source}: a row of comparison {title!r} has no label")
+            scores = _get(row, "scores")
+            if not scores or not isinstance(scores, dict):
+                raise PresetError(f"{source}: row {label!r} of comparison {title!r} has no scores")
+            for corpus, values in scores.items():
+                for key in ("accuracy", "uar"):
+                    value = _get(values, key)
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                        raise PresetError(f"{source}: row {label!r} of comparison {title!r}: {corpus} {key} is "
+                                          f"{value!r}, not a number from 0 to 1 (a fraction: 0.61, not 61)")
+
+
+def _get(value, key):
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def read_metadata(preset_dir):
@@ -155,7 +189,8 @@ def _body(metadata, level=1):
              f"{heading} Usage",
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
-             f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata)]
+             f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata),
+             *_comparisons(metadata.get("comparisons"), heading)]
     if metadata.get("calibration"):
         parts += [f"{heading} Calibration", _calibration(metadata["calibration"])]
     if "parameters" in metadata:
@@ -185,6 +220,29 @@ def _results(metrics, claim):
     table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
     about = " ".join(filter(None, [claim, "UAR is the unweighted average recall (mean per-class recall)."]))
     return about + "\n\n" + "\n".join(table)
+
+
+def _comparisons(tables, heading):
+    """The parts of the Comparisons section: each table under its title and note."""
+    if not tables:
+        return []
+    parts = [f"{heading} Comparisons",
+             "Cells are accuracy / UAR in %; a row's mean UAR is over the corpora it has scores for."]
+    for table in tables:
+        parts += [f"{heading}# {table['title']}", table.get("note", ""), comparison_table(table)]
+    return parts
+
+
+def comparison_table(table):
+    """The markdown table of one comparison: a row per label, a column per corpus, then the row's mean UAR."""
+    corpora = list(dict.fromkeys(corpus for row in table["rows"] for corpus in row["scores"]))
+    lines = [_row(["Model", *corpora, "Mean UAR"]), _row(["---"] * (len(corpora) + 2))]
+    for row in table["rows"]:
+        scores = row["scores"]
+        cells = [f"{_percent(scores[c]['accuracy'])} / {_percent(scores[c]['uar'])}" if c in scores else MISSING
+                 for c in corpora]
+        lines.append(_row([row["label"], *cells, _percent(sum(s["uar"] for s in scores.values()) / len(scores))]))
+    return "\n".join(lines)
 
 
 def _calibration(calibration):
