@@ -1,6 +1,6 @@
 """Inference speed of a zoo model on this machine: batch throughput, warm single-clip latency, CLI cold start.
 
-Usage: python benchmarks/inference.py [--model rhemo-qvgg16] [--batch-size 32] [--repeats 7]
+Usage: python benchmarks/inference.py [--model NAME (default: the CLI's default model)] [--batch-size 32] [--repeats 7]
 Goals (issue 6, 2-core CPU): >= 80 four-second clips/s in batches, <= 50 ms warm latency,
 `keras-ser predict FILE` <= 5 s from a cold start.
 """
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from keras_ser.cli import DEFAULT_MODEL
 from keras_ser.datasets.paths import default_data_root
 from keras_ser.models.cost import median_seconds
 from keras_ser.presets import load
@@ -32,7 +33,7 @@ def real_windows(model, count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="rhemo-qvgg16")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--clips", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=7)
