@@ -1,0 +1,98 @@
+"""Fine-tuning against training from scratch, on corpora the pretrained model never saw (zoo issue, item 4).
+
+For each corpus: the three-seed front-end ensemble of recipe_ablation_loco that was trained without it
+(its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does (new output
+layers for the corpus's class names, then `model.fine_tune(train, val, epochs=20)`) on the corpus's
+training speakers of the zoo split; the same
+network (three seeds of the compact CNN with the same front end and schedule as the recipe) is trained
+from scratch on the same speakers, and so is the eGeMAPS baseline (linear SVM, global standardisation); all are
+scored on the corpus's test speakers (the networks from the audio).
+Results go to OUT/<corpus>.json and a table on stdout.
+
+    python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from keras_ser.presets import load
+from keras_ser.presets.from_run import preset_from_run
+from keras_ser.training import config_from_dict, train
+from keras_ser.training.config import BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig
+from keras_ser.training.data import split_items
+
+FRONT_END = "mel_bins=40,compression=log,normalization=utterance"
+SEEDS = (0, 1, 2)
+
+
+def scratch_config(corpus, seed):
+    """The recipe's compact CNN and schedule, trained on one corpus's training speakers (zoo split)."""
+    return config_from_dict({
+        "name": f"scratch-{corpus}", "seed": seed,
+        "data": {"corpora": [corpus], "split": "per_corpus", "fractions": [0.6, 0.2, 0.2], "split_seed": 0,
+                 "classes": ["neutral", "angry", "happy", "sad"], "mel_bins": 40, "compression": "log",
+                 "normalization": "utterance"},
+        "model": {"builder": "compact_cnn", "options": {"filters": [8, 16, 32, 64]}},
+        "optimizer": {"name": "adam", "learning_rate": 1e-3},
+        "training": {"batch_size": 32, "epochs": 12, "patience": 4, "monitor": "val_uar"},
+    }).validate()
+
+
+def scores(metrics):
+    return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
+
+
+def compare(corpus, runs_dir, out):
+    """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
+    folder, path = out / corpus, out / f"{corpus}.json"
+    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus}
+    parts = split_items(scratch_config(corpus, 0).data).parts
+    result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
+    if "fine_tuned" not in result:
+        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={seed},{FRONT_END}" for seed in SEEDS]
+        if not (folder / "pretrained").is_dir():
+            preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,
+                            progress=False)
+        result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(parts["test"],
+                                                                                                     progress=False))
+        # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
+        model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
+        history = model.fine_tune(parts["train"], parts["val"], epochs=20, progress=False)
+        result["fine_tuned"] = scores(model.evaluate_items(parts["test"], progress=False))
+        result["fine_tune_epochs"] = len(history.history["loss"])
+    if "from_scratch" not in result:
+        runs = [folder / f"scratch-seed{seed}" for seed in SEEDS]
+        for seed, run in zip(SEEDS, runs):
+            train(scratch_config(corpus, seed), run, progress=False)
+        if not (folder / "scratch").is_dir():
+            preset_from_run(runs, folder / "scratch", half_precision=False, progress=False)
+        result["from_scratch"] = scores(load(str(folder / "scratch")).evaluate_items(parts["test"], progress=False))
+    if "egemaps" not in result:
+        config = scratch_config(corpus, 0)
+        config.model, config.training = ModelConfig(builder=BASELINE_BUILDER), TrainingConfig()
+        try:
+            result["egemaps"] = scores(train(config.validate(), folder / "egemaps", progress=False)["test"])
+        except ConfigError as error:  # e.g. TESS: one training speaker, too few to choose C by speaker
+            result["egemaps"] = {"not_run": str(error)}
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", nargs="+", default=["emodb", "ravdess", "tess", "nemo"])
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=Path("runs/fine_tune_vs_scratch"))
+    args = parser.parse_args()
+    print("| corpus | pretrained without it | fine-tuned (README snippet) | from scratch | eGeMAPS, same speakers |")
+    print("|---|---|---|---|---|")
+    for corpus in args.corpora:
+        r = compare(corpus, args.runs_dir, args.out)
+        cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
+                 for key in ("pretrained_without_corpus", "fine_tuned", "from_scratch", "egemaps")]
+        print(f"| {corpus} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
