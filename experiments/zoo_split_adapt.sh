@@ -4,8 +4,8 @@
 # adapted without labels on every audio file of that corpus (AdaBN; the normaliser too where it has
 # statistics), the counterpart of eGeMAPS's per-corpus standardisation, and scored on that corpus's
 # test speakers (the split is made corpus by corpus, so a one-corpus configuration gives the same part).
-# With SEEDS_PATTERN (a regex matched by every member's run name, e.g. 'normalization=utterance(,seed=[12])?$'),
-# the matching runs' presets are also scored together as an ensemble, plain and adapted.
+# With ENSEMBLE_NAME, the matching runs' presets (e.g. PATTERN 'normalization=utterance(,seed=[12])?$' for the
+# front end's three seeds) are also scored together as an ensemble, plain and adapted, into OUT_DIR/ensemble=NAME.
 #   experiments/zoo_split_adapt.sh PATTERN [ENSEMBLE_NAME] [RUNS_DIR] [OUT_DIR]
 set -euo pipefail
 pattern=${1:?give a pattern of run names}
