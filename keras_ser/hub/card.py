@@ -38,20 +38,20 @@ def _check_comparisons(tables, source):
     if not isinstance(tables, list):
         raise PresetError(f"{source}: 'comparisons' is a list of tables, not {type(tables).__name__}")
     for number, table in enumerate(tables, 1):
-        title = _get(table, "title")
-        if not title or not isinstance(title, str):
+        title = _field(table, "title", str)
+        if title is None:
             raise PresetError(f"{source}: comparison table {number} has no title")
-        rows = _get(table, "rows")
-        if not rows or not isinstance(rows, list):
+        rows = _field(table, "rows", list)
+        if rows is None:
             raise PresetError(f"{source}: comparison {title!r} has no rows")
         if not isinstance(table.get("note", ""), str):
             raise PresetError(f"{source}: the note of comparison {title!r} is not text")
         for row in rows:
-            label = _get(row, "label")
-            if not label or not isinstance(label, str):
+            label = _field(row, "label", str)
+            if label is None:
                 raise PresetError(f"{source}: a row of comparison {title!r} has no label")
-            scores = _get(row, "scores")
-            if not scores or not isinstance(scores, dict):
+            scores = _field(row, "scores", dict)
+            if scores is None:
                 raise PresetError(f"{source}: row {label!r} of comparison {title!r} has no scores")
             for corpus, values in scores.items():
                 for key in ("accuracy", "uar"):
@@ -63,6 +63,12 @@ def _check_comparisons(tables, source):
 
 def _get(value, key):
     return value.get(key) if isinstance(value, dict) else None
+
+
+def _field(value, key, kind):
+    """`value[key]` when `value` is a dict and that entry is a non-empty `kind`, else None."""
+    entry = _get(value, key)
+    return entry if entry and isinstance(entry, kind) else None
 
 
 def read_metadata(preset_dir):
