@@ -10,20 +10,14 @@
 set -euo pipefail
 preset=zoo/logmel-cnn-x3
 out=${1:-runs/zoo/logmel-cnn-x3}
-data=${KERAS_SER_DATA:-../shared/datasets}
 split=runs/zoo_split_4corpora
 loco=runs/loco_4class
 ensemble="runs/recipe_ablation_ensemble/mel_bins=40,compression=log,normalization=utterance,seeds=0-1-2"
 config=$out/seed0/config.toml
 [[ -f $out/plain.json ]] || keras-ser evaluate "$preset" "$config" --out "$out/plain.json"
+"$(dirname "$0")/adapt_each_corpus.sh" "$preset" "$config" "$out"
 adapted=() loco_plain=() loco_adapted=() loco_global=() loco_corpus=()
 for corpus in emodb ravdess tess nemo; do
-  sed "s/^corpora = .*/corpora = [\"$corpus\"]/" "$config" > "$out/$corpus.toml"
-  if [[ ! -f $out/adapted.$corpus.json ]]; then
-    keras-ser adapt "$preset" "$data/$corpus" --no-normalizer --batch-norm --full-precision --overwrite \
-      --out "$out/adapted.$corpus"
-    keras-ser evaluate "$out/adapted.$corpus" "$out/$corpus.toml" --out "$out/adapted.$corpus.json"
-  fi
   adapted+=("$out/adapted.$corpus.json")
   loco_plain+=("$ensemble/$corpus.preset.json")
   loco_adapted+=("$ensemble/$corpus.adapted.json")

@@ -12,7 +12,6 @@ pattern=${1:?give a pattern of run names}
 ensemble=${2:-}
 runs=${3:-runs/zoo_split_4corpora}
 out=${4:-runs/zoo_split_adapt}
-data=${KERAS_SER_DATA:-../shared/datasets}
 corpora=(emodb ravdess tess nemo)
 members=()
 for run in "$runs"/*/; do
@@ -22,15 +21,7 @@ for run in "$runs"/*/; do
   mkdir -p "$out/$name"
   [[ -d $out/$name/preset ]] || keras-ser preset "$run" "$out/$name/preset" --full-precision --overwrite
   [[ -f $out/$name/plain.json ]] || keras-ser evaluate "$out/$name/preset" "$run/config.toml" --out "$out/$name/plain.json"
-  keep=()
-  grep -q 'normalization = "utterance"' "$run/config.toml" && keep=(--no-normalizer)
-  for corpus in "${corpora[@]}"; do
-    sed "s/^corpora = .*/corpora = [\"$corpus\"]/" "$run/config.toml" > "$out/$name/$corpus.toml"
-    [[ -f $out/$name/adapted.$corpus.json ]] && continue
-    keras-ser adapt "$out/$name/preset" "$data/$corpus" "${keep[@]}" --batch-norm --full-precision --overwrite \
-      --out "$out/$name/adapted.$corpus"
-    keras-ser evaluate "$out/$name/adapted.$corpus" "$out/$name/$corpus.toml" --out "$out/$name/adapted.$corpus.json"
-  done
+  "$(dirname "$0")/adapt_each_corpus.sh" "$out/$name/preset" "$run/config.toml" "$out/$name"
 done
 [[ -n $ensemble && ${#members[@]} -gt 1 ]] || exit 0
 target=$out/ensemble=$ensemble
