@@ -95,6 +95,7 @@ def _rhemo(args):
         stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs, learning_rate=args.stage2_lr)
         if args.stage2_epochs else None,
         max_items=args.max_items, fractions=tuple(args.fractions), head_units=args.head_units,
+        compression=args.compression, normalization=args.normalization,
     )
     head = metrics.get("test_emotion_head")
     summary = f"test emotion head UAR {head['uar']:.4f}" if head else "no emotion head"
@@ -380,6 +381,11 @@ def build_parser():
     rhemo.add_argument("--fractions", type=float, nargs=3, default=(0.7, 0.2, 0.1), metavar=("TRAIN", "VAL", "TEST"),
                        help="speaker shares of each corpus's parts (default: 0.7 0.2 0.1; two-speaker corpora "
                        "hold their last speaker out)")
+    rhemo.add_argument("--compression", choices=("linear", "log"), default="linear",
+                       help="linear STFT magnitudes (default, the thesis) or log(magnitude + floor)")
+    rhemo.add_argument("--normalization", choices=("max", "utterance"), default="max",
+                       help="into [0, 1] by the training maximum (default, the thesis), or each segment's z-score per "
+                            "frequency bin through the logistic function (needed with --compression log)")
     rhemo.add_argument("--seed", type=int, default=0)
     rhemo.set_defaults(handler=_rhemo)
     cost = commands.add_parser("cost", help="parameters, FLOPs and CPU step times of the zoo's architectures")

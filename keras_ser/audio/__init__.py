@@ -7,6 +7,7 @@ from keras_ser.audio.spectrogram import (
     FREQ_BINS,
     SAMPLE_RATE,
     TIME_STEPS,
+    LogCompression,
     Spectrogram,
     STFTSettings,
     STFTSettingsError,
@@ -16,6 +17,7 @@ from keras_ser.audio.spectrogram import (
 __all__ = [
     "AudioError",
     "FREQ_BINS",
+    "LogCompression",
     "MaxNormalizer",
     "NORMALIZERS",
     "SAMPLE_RATE",

@@ -123,8 +123,38 @@ def _frequency_scale(magnitude, settings, xp):
     else:
         magnitude = magnitude[:, :, : settings.frequency_bins]
     if settings.compression == "log":
-        magnitude = xp.log(magnitude + settings.log_floor)
+        magnitude = _log_compressed(magnitude, settings.log_floor, xp)
     return magnitude
+
+
+def _log_compressed(magnitude, floor, xp):
+    """Compression "log": log(magnitude + floor)."""
+    return xp.log(magnitude + floor)
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class LogCompression(keras.layers.Layer):
+    """Compression "log" of linear magnitudes already computed: log(x + floor), any shape.
+
+    `floor` is the STFT's `STFTSettings.log_floor`, so the output equals what
+    `Spectrogram(compression="log")` gives directly.
+    """
+
+    def __init__(self, floor, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = float(floor)
+        if not 0 < self.floor < np.inf:
+            raise ValueError(f"{self.name}: the log floor must be a positive number, got {floor!r}")
+        self.trainable = False
+
+    def call(self, x):
+        return _log_compressed(ops.cast(x, "float32"), self.floor, ops)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
 
 
 @keras.saving.register_keras_serializable(package="keras_ser")

@@ -13,6 +13,7 @@ from keras_ser.audio.io import source_name
 from keras_ser.audio.vad import MIN_PAUSE, MIN_SPEECH
 from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
+from keras_ser.models.rhemo.front_end import rhemo_input
 from keras_ser.presets.files import PresetError
 from keras_ser.presets.fine_tuning import evaluate_items, fine_tune
 from keras_ser.presets.preprocessor import AudioPreprocessor
@@ -106,6 +107,8 @@ class SERClassifier(keras.Model):
 
     Inside: `Spectrogram` → the preprocessor's normaliser → [RH-emo encoder, frozen]
     → `network` (a `keras_ser.models` builder; None uses RH-emo's emotion head).
+    Before RH-emo, an "utterance" normaliser is followed by the logistic function, as in
+    `keras-ser rhemo --normalization utterance` (`keras_ser.models.rhemo.rhemo_input`).
     `network["members"]` = N > 1 makes a seed ensemble: N copies of the network (`networks`, named
     member_0 ... member_{N-1}) on the same features, whose class probabilities are averaged.
     RH-emo's valence/arousal/dominance heads, when present, give `.dimensions`.
@@ -121,7 +124,7 @@ class SERClassifier(keras.Model):
         features = Spectrogram(**dataclasses.asdict(preprocessor.stft), name="spectrogram")(audio)
         normalizer = preprocessor.normalizer_layer()
         if normalizer is not None:
-            features = normalizer(features)
+            features = normalizer(features) if rhemo is None else rhemo_input(features, normalizer)
         heads = {}
         if rhemo is not None:
             encoder = rhemo_encoder(tuple(features.shape[1:]), name="rhemo_encoder")

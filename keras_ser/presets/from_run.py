@@ -1,5 +1,6 @@
 """Turning training runs (`keras-ser train`, `keras-ser rhemo`) into presets with measured metadata."""
 
+import dataclasses
 import json
 import os
 import platform
@@ -8,8 +9,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_ser.audio import STFTSettings
 from keras_ser.datasets import FOUR_CLASS
 from keras_ser.models.rhemo.architecture import VAD_HEADS
+from keras_ser.models.rhemo.front_end import THESIS_FRONT_END
 from keras_ser.presets.classifier import SERClassifier
 from keras_ser.presets.fine_tuning import item_labels, item_windows
 from keras_ser.presets.loading import save_preset
@@ -46,18 +49,33 @@ def _licensing(corpora):
 
 def _rhemo_command(rhemo_dir, metrics):
     stages = {key: metrics.get(key) or {} for key in ("stage1", "stage2")}
+    front_end = "".join(f" --{option} {metrics[option]}" for option, default in THESIS_FRONT_END.items()
+                        if metrics.get(option, default) != default)
     return (f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}"
             f" --stage1-epochs {stages['stage1'].get('epochs', 0)} --stage1-lr {stages['stage1'].get('learning_rate', 1e-3):g}"
             f" --stage2-epochs {stages['stage2'].get('epochs', 0)} --stage2-lr {stages['stage2'].get('learning_rate', 1e-6):g}"
             f" --head-units {metrics.get('head_units', 4096)} --fractions {' '.join(map(str, metrics.get('fractions', [])))}"
-            f" --seed {metrics.get('seed', 0)}")
+            f" --seed {metrics.get('seed', 0)}{front_end}")
+
+
+def _rhemo_preprocessor(metrics, stft=STFTSettings(), **settings):
+    """The preprocessor that gives an RH-emo run's input from audio: its compression and its normaliser.
+
+    Runs from before the options (no "compression" in metrics.json) used the defaults: linear, max.
+    """
+    options = {option: metrics.get(option, default) for option, default in THESIS_FRONT_END.items()}
+    normalizer = {"kind": options["normalization"]}
+    if normalizer["kind"] == "max":
+        normalizer["maximum"] = metrics["training_maximum"]
+    compression = "none" if options["compression"] == "linear" else options["compression"]
+    return AudioPreprocessor(normalizer=normalizer, stft=dataclasses.replace(stft, compression=compression), **settings)
 
 
 def _rhemo_parts(rhemo_dir, classifier):
     """Copy the encoder (and the heads the classifier has) from an RH-emo run; return its metrics."""
     trained = keras.saving.load_model(Path(rhemo_dir) / "rhemo.keras", compile=False)
     classifier.get_layer("rhemo_encoder").set_weights(trained.get_layer("encoder").get_weights())
-    for layer in classifier.layers:
+    for layer in classifier.scorer.layers:  # the valence/arousal/dominance heads are outputs of the scorer only
         if layer.name.startswith("rhemo_") and layer.name.endswith("_head"):
             layer.set_weights(trained.get_layer(layer.name[len("rhemo_"):]).get_weights())
     return json.loads((Path(rhemo_dir) / METRICS_FILE).read_text())
@@ -173,11 +191,11 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
         rhemo_metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
         rhemo = {"variant": rhemo_metrics["variant"], "head_units": rhemo_metrics.get("head_units", 4096),
                  "heads": list(VAD_HEADS)}
-        normalizer = {"kind": "max", "maximum": rhemo_metrics["training_maximum"]}
+        preprocessor = _rhemo_preprocessor(rhemo_metrics, data.stft(), segment_seconds=data.segment_seconds)
         commands.append(_rhemo_command(rhemo_dir, rhemo_metrics))
     else:
-        normalizer = _normalizer(run_dirs, trained)
-    preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds, normalizer=normalizer, stft=data.stft())
+        preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds,
+                                         normalizer=_normalizer(run_dirs, trained), stft=data.stft())
     network = {"builder": config.model.builder, "variant": config.model.variant, "options": dict(config.model.options)}
     architecture = f"{config.model.variant} {config.model.builder}"
     seeds = [run_config.seed for run_config in configs]
@@ -222,8 +240,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
     rhemo = {"variant": metrics["variant"], "head_units": metrics.get("head_units", 4096),
              "heads": ["emotion", *VAD_HEADS]}
-    preprocessor = AudioPreprocessor(normalizer={"kind": "max", "maximum": metrics["training_maximum"]})
-    model = SERClassifier(list(FOUR_CLASS), rhemo=rhemo, preprocessor=preprocessor, name=name)
+    model = SERClassifier(list(FOUR_CLASS), rhemo=rhemo, preprocessor=_rhemo_preprocessor(metrics), name=name)
     _rhemo_parts(rhemo_dir, model)
     items = [item for corpus in metrics["corpora"] for item in load_corpus(corpus)]
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, metrics["seed"], metrics.get("fractions", (0.7, 0.2, 0.1)))))

@@ -118,8 +118,10 @@ def _train_batches(feature_set, rows=256):
 def _embed_features(features, data, progress):
     """Replace spectrogram features by RH-emo embeddings (kept in memory).
 
-    `data.rhemo_model` is the encoder.keras of `keras-ser rhemo`: it scales the
-    spectrograms by RH-emo's own training maximum and runs the encoder.
+    `data.rhemo_model` is the encoder.keras of `keras-ser rhemo`: it brings the
+    linear spectrograms into RH-emo's input as its run did (log compression,
+    scaling by RH-emo's own training maximum or the utterance z-score and the
+    logistic function) and runs the encoder.
     """
     try:
         encoder = keras.saving.load_model(data.rhemo_model)

@@ -8,9 +8,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_ser.audio import MaxNormalizer
+from keras_ser.audio import NORMALIZERS, LogCompression
 from keras_ser.datasets import (
     FOUR_CLASS,
+    FrontEnd,
     binary_vad,
     cached_features,
     load_corpus,
@@ -18,26 +19,38 @@ from keras_ser.datasets import (
     split_per_corpus,
 )
 from keras_ser.models import fit_rhemo, rhemo
-from keras_ser.models.rhemo import STAGE1, STAGE2
+from keras_ser.models.rhemo import STAGE1, STAGE2, check_front_end, rhemo_input
 from keras_ser.training.metrics import classification_metrics
 
 ENCODER_FILE = "encoder.keras"
 
 
-def _scaled(features, normalizer):
-    return keras.ops.convert_to_numpy(normalizer(features.array()))
+def _scaled(features, scaling, rows=256):
+    """`scaling` (a model) applied to a FeatureSet's spectrograms, `rows` at a time, as numpy."""
+    array = features.array()
+    return np.concatenate([keras.ops.convert_to_numpy(scaling(array[start : start + rows]))
+                           for start in range(0, max(len(array), 1), rows)])
 
 
 def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=STAGE2, max_items=0,
-                fractions=(0.7, 0.2, 0.1), head_units=4096, cache_dir=None, progress=True):
+                fractions=(0.7, 0.2, 0.1), head_units=4096, cache_dir=None, progress=True, compression="linear",
+                normalization="max"):
     """Fit RH-emo (both stages) on the training speakers of `corpora` and save it in `run_dir`.
 
-    Writes rhemo.keras (the whole model), encoder.keras (spectrogram → [0, 1]
-    scaling by the training maximum → encoder → (64, 64, 4) embedding, ready for
-    `data.features = "rhemo"`), split.json (the speakers of each part),
-    history.json and metrics.json (validation/test emotion-head metrics on the
-    4-class subset). Stage 1 uses every training segment, stage 2 the 4-class ones.
+    RH-emo's input must lie in [0, 1] (sigmoid decoder, binary cross-entropy). The thesis divides the
+    linear STFT magnitudes by the training set's maximum (`compression` "linear", `normalization` "max",
+    the defaults). Our adaptation: `compression` "log" is the front end's log(magnitude + floor), the
+    floor `STFTSettings.log_floor`; `normalization` "utterance" z-scores each segment per frequency bin
+    over its time axis (`keras_ser.audio.UtteranceNormalizer`) and maps the result into (0, 1) by the
+    logistic function. "log" needs "utterance".
+
+    Writes rhemo.keras (the whole model, on that input), encoder.keras (linear magnitude spectrogram →
+    that compression and scaling → encoder → (64, 64, 4) embedding, ready for `data.features = "rhemo"`),
+    split.json (the speakers of each part), history.json and metrics.json (the two options, the training
+    maximum and validation/test emotion-head metrics on the 4-class subset). Stage 1 uses every training
+    segment, stage 2 the 4-class ones.
     """
+    check_front_end(compression, normalization)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -50,10 +63,16 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
             corpus = [corpus[i] for i in np.sort(rng.choice(len(corpus), max_items, replace=False))]
         items += corpus
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, seed=seed, fractions=fractions)))
-    features = cached_features(items, "+".join(corpora), cache_dir=cache_dir, progress=progress)
+    front_end = FrontEnd()
+    features = cached_features(items, "+".join(corpora), front_end, cache_dir=cache_dir, progress=progress)
     subsets = {part: features.subset(chosen) for part, chosen in parts.items()}
-    normalizer = MaxNormalizer(name="max_scaling").adapt(subsets["train"].array())
-    x = {part: _scaled(subset, normalizer) for part, subset in subsets.items()}
+    normalizer = NORMALIZERS[normalization](name=f"{normalization}_scaling").adapt(subsets["train"].array())
+    inputs = keras.Input(features.features.shape[1:], name="spectrogram")
+    magnitudes = inputs
+    if compression == "log":
+        magnitudes = LogCompression(front_end.stft.log_floor, name="log_compression")(inputs)
+    scaling = keras.Model(inputs, rhemo_input(magnitudes, normalizer), name="rhemo_scaling")
+    x = {part: _scaled(subset, scaling) for part, subset in subsets.items()}
 
     labelled = {}
     for part, subset in subsets.items():
@@ -70,15 +89,15 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
         stage1=stage1, stage2=stage2, verbose="auto" if progress else 0,
     )
     model.save(run_dir / "rhemo.keras")
-    inputs = keras.Input(features.features.shape[1:], name="spectrogram")
-    encoder = keras.Model(inputs, model.get_layer("encoder")(normalizer(inputs)), name="rhemo_encoder")
+    encoder = keras.Model(inputs, model.get_layer("encoder")(scaling.output), name="rhemo_encoder")
     encoder.save(run_dir / ENCODER_FILE)
 
     metrics = {"corpora": list(corpora), "variant": variant, "seed": seed, "head_units": head_units,
                "fractions": list(fractions),
                "stage1": dataclasses.asdict(stage1) if stage1 else None,
                "stage2": dataclasses.asdict(stage2) if stage2 else None,
-               "training_maximum": normalizer.statistics["maximum"]}
+               "compression": compression, "normalization": normalization,
+               "training_maximum": normalizer.statistics.get("maximum")}
     if "emotion" in model.output:
         for part in ("val", "test"):
             spectrograms, emotions, _ = labelled[part]

@@ -8,6 +8,7 @@ from keras_ser.models.rhemo.architecture import (
     rhemo_encoder,
     rhemo_head,
 )
+from keras_ser.models.rhemo.front_end import COMPRESSIONS, NORMALIZATIONS, check_front_end, rhemo_input
 from keras_ser.models.rhemo.layers import ChannelMean, SelectChannel
 from keras_ser.models.rhemo.training import (
     ALPHA,
@@ -25,13 +26,16 @@ from keras_ser.models.rhemo.training import (
 __all__ = [
     "ALPHA",
     "BETA",
+    "COMPRESSIONS",
     "ChannelMean",
     "HEAD_CHANNELS",
+    "NORMALIZATIONS",
     "RHEMO_VARIANTS",
     "STAGE1",
     "STAGE2",
     "SelectChannel",
     "TrainingStage",
+    "check_front_end",
     "embed",
     "fit_rhemo",
     "rhemo",
@@ -39,6 +43,7 @@ __all__ = [
     "rhemo_decoder",
     "rhemo_encoder",
     "rhemo_head",
+    "rhemo_input",
     "rhemo_losses",
     "rhemo_targets",
 ]
