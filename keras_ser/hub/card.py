@@ -19,11 +19,19 @@ SPEAKER_INDEPENDENT = ("Test results are speaker-independent: the test speakers 
                        "split under Training data for the validation speakers).")
 NOT_SPEAKER_INDEPENDENT = ("**Test results are NOT speaker-independent:** the same speakers appear in training and "
                            "test; these figures overstate accuracy on new voices.")
+NOT_A_FRACTION = "not a number from 0 to 1 (a fraction: 0.61, not 61)"
+# The scores of each head in metadata "dimension_metrics", besides its "clips".
+DIMENSION_SCORES = ("accuracy", "uar", "majority_rate")
+DIMENSIONS_ABOUT = ("Clip-level scores of RH-emo's valence / arousal / dominance heads: a clip is predicted high when "
+                    "the mean of its windows' probabilities of high is > 0.5. The majority rate is the accuracy of "
+                    "always answering the commoner target, the chance level to beat. Targets are a corpus's binarised "
+                    "dimensional ratings where it has them (IEMOCAP), else the categorical → (V, A, D) table "
+                    "(`keras_ser.datasets.VAD_TABLE`), so on 4-class data they are a function of the emotion label.")
 
 
 def check_metadata(metadata, source, keys=REQUIRED_KEYS):
     """Raise PresetError naming `source` when one of `keys` is missing or empty in `metadata`, or a comparison
-    table is malformed."""
+    table or the (optional) dimension metrics are malformed."""
     missing = [key for key in keys if metadata.get(key) in (None, "", [], {})]
     if missing:
         raise PresetError(
@@ -31,6 +39,7 @@ def check_metadata(metadata, source, keys=REQUIRED_KEYS):
             f"keras_ser.hub.save_preset(model, folder, metadata={{{', '.join(f'{k!r}: ...' for k in missing)}}})"
         )
     _check_comparisons(metadata.get("comparisons", []), source)
+    _check_dimension_metrics(metadata.get("dimension_metrics", {}), source)
 
 
 def _check_comparisons(tables, source):
@@ -56,9 +65,36 @@ def _check_comparisons(tables, source):
             for corpus, values in scores.items():
                 for key in ("accuracy", "uar"):
                     value = _get(values, key)
-                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                    if not _is_fraction(value):
                         raise PresetError(f"{source}: row {label!r} of comparison {title!r}: {corpus} {key} is "
-                                          f"{value!r}, not a number from 0 to 1 (a fraction: 0.61, not 61)")
+                                          f"{value!r}, {NOT_A_FRACTION}")
+
+
+def _check_dimension_metrics(metrics, source):
+    """Raise PresetError naming `source` and the entry of metadata "dimension_metrics" ({split: {corpus: {head:
+    scores}}}) that is malformed."""
+    where = f"{source}: dimension_metrics"
+    for split, corpora in _mapping(metrics, where).items():
+        for corpus, heads in _mapping(corpora, f"{where} {split}").items():
+            for head, scores in _mapping(heads, f"{where} {split} {corpus}").items():
+                entry = f"{where} {split} {corpus} {head}"
+                for key in DIMENSION_SCORES:
+                    if not _is_fraction(_get(scores, key)):
+                        raise PresetError(f"{entry}: {key} is {_get(scores, key)!r}, {NOT_A_FRACTION}")
+                clips = _get(scores, "clips")
+                if isinstance(clips, bool) or not isinstance(clips, int) or clips < 1:
+                    raise PresetError(f"{entry}: clips is {clips!r}, not a positive whole number")
+
+
+def _mapping(value, where):
+    """`value` when it is a dict, else a PresetError naming `where`."""
+    if not isinstance(value, dict):
+        raise PresetError(f"{where} is {value!r}, not a mapping")
+    return value
+
+
+def _is_fraction(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
 
 
 def _get(value, key):
@@ -196,6 +232,7 @@ def _body(metadata, level=1):
              f'```python\nimport keras_ser\n\nmodel = keras_ser.load("{name}")\nmodel.predict_file("clip.wav")\n```',
              f"```bash\nkeras-ser predict clip.wav --model {name}\n```",
              f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata),
+             *_dimensions(metadata.get("dimension_metrics"), heading),
              *_comparisons(metadata.get("comparisons"), heading)]
     if metadata.get("calibration"):
         parts += [f"{heading} Calibration", _calibration(metadata["calibration"])]
@@ -226,6 +263,20 @@ def _results(metrics, claim):
     table = [_row(["Split", "Corpus", "Clips", "Accuracy %", "UAR %", "Macro-F1 %"]), _row(["---"] * 6), *map(_row, rows)]
     about = " ".join(filter(None, [claim, "UAR is the unweighted average recall (mean per-class recall)."]))
     return about + "\n\n" + "\n".join(table)
+
+
+def _dimensions(metrics, heading):
+    """The parts of the valence / arousal / dominance results: what they are, then a table per split (test first);
+    none without scores."""
+    tables = []
+    for split in ("test", "val"):
+        rows = [[corpus, head, *(_percent(scores[key]) for key in DIMENSION_SCORES), scores["clips"]]
+                for corpus, heads in sorted(((metrics or {}).get(split) or {}).items()) for head, scores in heads.items()]
+        if rows:
+            tables.append("\n".join([f"{'Test' if split == 'test' else 'Validation'} split:", "",
+                                      _row(["Corpus", "Head", "Accuracy %", "UAR %", "Majority %", "Clips"]),
+                                      _row(["---"] * 6), *map(_row, rows)]))
+    return [f"{heading}# Valence, arousal and dominance", DIMENSIONS_ABOUT, *tables] if tables else []
 
 
 def _comparisons(tables, heading):

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from keras_ser.audio import STFTSettings
-from keras_ser.datasets import FOUR_CLASS
+from keras_ser.datasets import FOUR_CLASS, binary_vad
 from keras_ser.models.rhemo.architecture import VAD_HEADS
 from keras_ser.models.rhemo.front_end import THESIS_FRONT_END
 from keras_ser.presets.classifier import SERClassifier
@@ -96,19 +96,22 @@ def _speakers(parts):
 
 
 def _clip_scores(model, items, part, progress):
-    """Window probabilities of `items`, each window's clip (index into items), and the clips' labels and corpora."""
+    """Window outputs of `items` (`score_windows`), each window's clip (index into items), and the clips' labels,
+    corpora and binary (valence, arousal, dominance) targets (`binary_vad`: None where undefined)."""
     if not items:
         raise ValueError(f"the run's {part} split is empty: a preset is calibrated on the validation speakers "
                          "and measured on the test and validation speakers, so both need clips")
     windows, owners = item_windows(model, items, progress)
     corpora = np.array([item.corpus for item in items])
-    return model.score_windows(windows)["emotion"], owners, item_labels(items, model.class_names), corpora
+    targets = [binary_vad(item) for item in items]
+    return model.score_windows(windows), owners, item_labels(items, model.class_names), corpora, targets
 
 
 def _measured(scores, temperature, class_names):
     """Per-split, per-corpus clip metrics after temperature scaling, and the ECE before and after it."""
     metrics, ece = {}, {}
-    for part, (probabilities, owners, labels, corpora) in scores.items():
+    for part, (outputs, owners, labels, corpora, _) in scores.items():
+        probabilities = outputs["emotion"]
         clips, before = aggregate_windows(probabilities, owners, method="mean")
         _, after = aggregate_windows(temperature_scaled(probabilities, temperature), owners, method="mean")
         labels, corpora = labels[clips], corpora[clips]
@@ -121,6 +124,33 @@ def _measured(scores, temperature, class_names):
             ece[part][str(corpus)] = {"before": expected_calibration_error(before[chosen], labels[chosen]),
                                       "after": expected_calibration_error(after[chosen], labels[chosen])}
     return metrics, ece
+
+
+def _dimension_measured(scores, heads):
+    """Per-split, per-corpus clip metrics of the dimension `heads` (a clip is high when its mean window probability
+    of high is > 0.5), over the clips with binary targets, each with its majority-class rate (the chance level)."""
+    metrics = {}
+    for part, (outputs, owners, _, corpora, targets) in scores.items():
+        clips, high = aggregate_windows(np.stack([outputs[head] for head in heads], axis=1), owners, method="mean")
+        defined = np.array([targets[clip] is not None for clip in clips])
+        truth = np.array([targets[clip] for clip in clips[defined]], dtype=np.int64).reshape(-1, len(VAD_HEADS))
+        predicted, corpora = (high[defined] > 0.5).astype(np.int64), corpora[clips][defined]
+        metrics[part] = {}
+        for corpus in sorted(set(corpora)):
+            chosen = corpora == corpus
+            metrics[part][str(corpus)] = {
+                head: _binary_metrics(truth[chosen, VAD_HEADS.index(head)], predicted[chosen, i])
+                for i, head in enumerate(heads)}
+    return metrics
+
+
+def _binary_metrics(truth, predicted):
+    """Accuracy, UAR and clip count of low/high (0/1) predictions, and the accuracy of always answering the commoner
+    target."""
+    scores = classification_metrics(truth, predicted, ["low", "high"])
+    high = float(truth.mean())
+    return {"accuracy": scores["accuracy"], "uar": scores["uar"], "majority_rate": max(high, 1 - high),
+            "clips": len(truth)}
 
 
 def _check_alike(run_dirs, configs):
@@ -260,22 +290,25 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
 
 
 def _evaluated(folder, parts, progress):
-    """Load the saved preset back (as users will), fit its temperature on the validation clips, measure it on the
-    test and validation clips, and rewrite its config (the temperature), metadata and card."""
+    """Load the saved preset back (as users will), fit its temperature on the validation clips, measure it (and its
+    valence/arousal/dominance heads) on the test and validation clips, and rewrite its config (the temperature),
+    metadata and card."""
     from keras_ser.hub.card import card_text
     from keras_ser.presets.files import CARD_FILE, CONFIG_FILE, METADATA_FILE, read_json, write_json
     from keras_ser.presets.loading import load
 
     model = load(str(folder))
     scores = {part: _clip_scores(model, parts[part], part, progress) for part in ("test", "val")}
-    probabilities, owners, labels, _ = scores["val"]
-    temperature = fit_temperature(probabilities, labels[np.unique(owners)], groups=owners)
+    outputs, owners, labels, _, _ = scores["val"]
+    temperature = fit_temperature(outputs["emotion"], labels[np.unique(owners)], groups=owners)
     config = read_json(folder, CONFIG_FILE)
     config["config"]["temperature"] = temperature
     write_json(folder, CONFIG_FILE, config)
     metadata = dict(model.metadata)
     metadata["metrics"], ece = _measured(scores, temperature, model.class_names)
     metadata["calibration"] = {"temperature": temperature, "fitted_on": "val", "bins": ECE_BINS, "ece": ece}
+    if model.dimension_names:
+        metadata["dimension_metrics"] = _dimension_measured(scores, model.dimension_names)
     metadata["recipe"]["date"] = metadata["created"]
     write_json(folder, METADATA_FILE, metadata)
     (Path(folder) / CARD_FILE).write_text(card_text(metadata))
