@@ -95,7 +95,7 @@ def _rhemo(args):
         stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs, learning_rate=args.stage2_lr)
         if args.stage2_epochs else None,
         max_items=args.max_items, fractions=tuple(args.fractions), head_units=args.head_units,
-        compression=args.compression, normalization=args.normalization,
+        compression=args.compression, normalization=args.normalization, init=args.init,
     )
     head = metrics.get("test_emotion_head")
     summary = f"test emotion head UAR {head['uar']:.4f}" if head else "no emotion head"
@@ -386,6 +386,9 @@ def build_parser():
     rhemo.add_argument("--normalization", choices=("max", "utterance"), default="max",
                        help="into [0, 1] by the training maximum (default, the thesis), or each segment's z-score per "
                             "frequency bin through the logistic function (needed with --compression log)")
+    rhemo.add_argument("--init", metavar="RUN_DIR",
+                       help="start from the weights of an earlier keras-ser rhemo run with the same corpora, fractions, "
+                            "seed, variant, head units and input (e.g. stage 2 again: --stage1-epochs 0)")
     rhemo.add_argument("--seed", type=int, default=0)
     rhemo.set_defaults(handler=_rhemo)
     cost = commands.add_parser("cost", help="parameters, FLOPs and CPU step times of the zoo's architectures")

@@ -18,7 +18,7 @@ from keras_ser.models.rhemo import COMPRESSIONS, NORMALIZATIONS, fit_rhemo, rhem
 from keras_ser.models.rhemo.architecture import VAD_HEADS
 from keras_ser.presets import SERClassifier
 from keras_ser.presets import load as load_preset
-from keras_ser.presets.from_run import _rhemo_command, _rhemo_parts, _rhemo_preprocessor
+from keras_ser.presets.from_run import _rhemo_commands, _rhemo_parts, _rhemo_preprocessor
 from keras_ser.presets.loading import save_preset
 from keras_ser.training.rhemo_recipe import train_rhemo
 
@@ -123,7 +123,7 @@ def test_the_thesis_input_is_unchanged(runs):
     assert [layer.name for layer in encoder.layers] == ["spectrogram", "max_scaling", "encoder"]
     expected = encoder.get_layer("encoder").predict(trained_on[:4], verbose=0)
     np.testing.assert_array_equal(encoder.predict(raw[:4], verbose=0), expected)
-    assert "--compression" not in _rhemo_command(run_dir, metrics)
+    assert "--compression" not in _rhemo_commands(run_dir, metrics)[-1]
     assert _rhemo_preprocessor(metrics).get_config()["normalizer"] == {"kind": "max",
                                                                      "maximum": metrics["training_maximum"]}
 
@@ -147,7 +147,7 @@ def test_a_preset_of_the_run_reproduces_it_from_audio(runs, corpus_root, tmp_pat
     """The preset's preprocessor (log spectrogram, utterance normaliser, then the logistic) + the run's encoder and
     heads give what encoder.keras and the heads give on the linear spectrogram."""
     run_dir, metrics, _, _ = runs["log", "utterance"]
-    assert _rhemo_command(run_dir, metrics).endswith("--compression log --normalization utterance")
+    assert _rhemo_commands(run_dir, metrics)[-1].endswith("--compression log --normalization utterance")
     preprocessor = _rhemo_preprocessor(metrics)
     assert preprocessor.stft.compression == "log" and preprocessor.normalizer == {"kind": "utterance"}
     model = SERClassifier(list(FOUR_CLASS), rhemo={"variant": "full", "head_units": 4, "heads": ["emotion", *VAD_HEADS]},
@@ -216,4 +216,37 @@ def test_the_cli_names_the_option_and_its_values(tmp_path, capsys):
         assert error.rstrip().endswith(f"(choose from {', '.join(map(repr, allowed))})")
     assert main(["rhemo", "emodb", "--run-dir", str(tmp_path / "run"), "--compression", "log"]) == 2
     assert "keras-ser rhemo: error: RH-emo compression 'log' needs normalization 'utterance'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_continues_from_an_earlier_one_with_the_same_settings(runs, tmp_path):
+    first, metrics, _, _ = runs["log", "utterance"]
+    options = ["rhemo", "emodb", *TINY, "--stage1-epochs", "0", "--compression", "log", "--normalization", "utterance",
+               "--init", str(first)]
+    assert main([*options, "--run-dir", str(tmp_path / "again")]) == 0
+    continued = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert continued["init"]["run_dir"] == str(first) and continued["init"]["stage1"] == metrics["stage1"]
+    assert continued["wall_time_s"] >= metrics["wall_time_s"]
+    # no stage trained: the continued run is the earlier one, weight for weight
+    for ours, theirs in zip(*(keras.saving.load_model(folder / "rhemo.keras", compile=False).get_weights()
+                              for folder in (tmp_path / "again", first))):
+        np.testing.assert_array_equal(ours, theirs)
+    commands = _rhemo_commands(tmp_path / "again", continued)
+    assert commands[0] == _rhemo_commands(first, metrics)[0]
+    assert commands[1].startswith(f"keras-ser rhemo emodb --run-dir {tmp_path / 'again'} --stage1-epochs 0")
+    assert commands[1].endswith(f"--init {first}")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"head_units": 8}, "was trained with head_units = 4, not 8"),
+    ({"normalization": "max"}, "was trained with normalization = 'utterance', not 'max'"),
+])
+def test_a_run_refuses_to_continue_from_one_with_other_settings(runs, tmp_path, options, message):
+    first = runs["linear", "utterance"][0]
+    settings = {"max_items": 12, "head_units": 4, "stage1": None, "stage2": None, "progress": False,
+                "normalization": "utterance", **options}
+    with pytest.raises(ValueError, match=message):
+        train_rhemo(["emodb"], tmp_path / "run", init=first, **settings)
+    with pytest.raises(FileNotFoundError, match="holds no rhemo.keras and metrics.json"):
+        train_rhemo(["emodb"], tmp_path / "run", init=tmp_path, **settings)
     assert not (tmp_path / "run").exists()

@@ -47,15 +47,19 @@ def _licensing(corpora):
     return {"license": "cc-by-nc-sa-4.0" if restricted else "other", "data_licenses": licences}
 
 
-def _rhemo_command(rhemo_dir, metrics):
+def _rhemo_commands(rhemo_dir, metrics):
+    """The `keras-ser rhemo` commands that reproduce a run: those of the run it continued (`--init`), then its own."""
+    earlier = metrics.get("init")
     stages = {key: metrics.get(key) or {} for key in ("stage1", "stage2")}
     front_end = "".join(f" --{option} {metrics[option]}" for option, default in THESIS_FRONT_END.items()
                         if metrics.get(option, default) != default)
-    return (f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}"
+    init = f" --init {earlier['run_dir']}" if earlier else ""
+    return [*(_rhemo_commands(earlier["run_dir"], earlier) if earlier else []),
+            f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}"
             f" --stage1-epochs {stages['stage1'].get('epochs', 0)} --stage1-lr {stages['stage1'].get('learning_rate', 1e-3):g}"
             f" --stage2-epochs {stages['stage2'].get('epochs', 0)} --stage2-lr {stages['stage2'].get('learning_rate', 1e-6):g}"
             f" --head-units {metrics.get('head_units', 4096)} --fractions {' '.join(map(str, metrics.get('fractions', [])))}"
-            f" --seed {metrics.get('seed', 0)}{front_end}")
+            f" --seed {metrics.get('seed', 0)}{front_end}{init}"]
 
 
 def _rhemo_preprocessor(metrics, stft=STFTSettings(), **settings):
@@ -222,7 +226,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
         rhemo = {"variant": rhemo_metrics["variant"], "head_units": rhemo_metrics.get("head_units", 4096),
                  "heads": list(VAD_HEADS)}
         preprocessor = _rhemo_preprocessor(rhemo_metrics, data.stft(), segment_seconds=data.segment_seconds)
-        commands.append(_rhemo_command(rhemo_dir, rhemo_metrics))
+        commands += _rhemo_commands(rhemo_dir, rhemo_metrics)
     else:
         preprocessor = AudioPreprocessor(segment_seconds=data.segment_seconds,
                                          normalizer=_normalizer(run_dirs, trained), stft=data.stft())
@@ -280,7 +284,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
         "training_data": {"corpora": metrics["corpora"], "classes": list(FOUR_CLASS),
                           "split": _split_description("per_corpus", metrics.get("fractions")), "split_kind": "per_corpus",
                           "speakers": _speakers(parts), "seed": metrics["seed"]},
-        "recipe": {"commands": [_rhemo_command(rhemo_dir, metrics), f"keras-ser preset {rhemo_dir} {folder}"],
+        "recipe": {"commands": [*_rhemo_commands(rhemo_dir, metrics), f"keras-ser preset {rhemo_dir} {folder}"],
                    "config": json.dumps({k: metrics.get(k) for k in ("variant", "stage1", "stage2", "head_units")}, indent=1),
                    "hardware": _hardware(), "wall_time_s": metrics.get("wall_time_s")},
         **_licensing(metrics["corpora"]),

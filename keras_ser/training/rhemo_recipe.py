@@ -20,9 +20,28 @@ from keras_ser.datasets import (
 )
 from keras_ser.models import fit_rhemo, rhemo
 from keras_ser.models.rhemo import STAGE1, STAGE2, check_front_end, rhemo_input
+from keras_ser.models.rhemo.front_end import THESIS_FRONT_END
 from keras_ser.training.metrics import classification_metrics
 
 ENCODER_FILE = "encoder.keras"
+# What a run continued from (`init`) must share with the new one: its split, its network and its input.
+CONTINUED_KEYS = ("corpora", "fractions", "seed", "variant", "head_units", "compression", "normalization")
+
+
+def _initial_weights(init, settings):
+    """The weights and metrics of the `keras-ser rhemo` run in `init`, after checking it shares `settings`."""
+    init = Path(init)
+    if not (init / "rhemo.keras").is_file() or not (init / "metrics.json").is_file():
+        raise FileNotFoundError(f"'{init}' holds no rhemo.keras and metrics.json: init takes the run directory of an "
+                                "earlier keras-ser rhemo")
+    earlier = {**THESIS_FRONT_END, **json.loads((init / "metrics.json").read_text())}
+    for key in CONTINUED_KEYS:
+        if earlier.get(key) != settings[key]:
+            raise ValueError(f"the run '{init}' was trained with {key} = {earlier.get(key)!r}, not {settings[key]!r}: "
+                             "a run continued from it must keep its corpora, split, network and input")
+    weights = keras.saving.load_model(init / "rhemo.keras", compile=False).get_weights()
+    earlier = {key: value for key, value in earlier.items() if not key.endswith("_emotion_head")}
+    return weights, {"run_dir": str(init), **earlier}
 
 
 def _scaled(features, scaling, rows=256):
@@ -34,7 +53,7 @@ def _scaled(features, scaling, rows=256):
 
 def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=STAGE2, max_items=0,
                 fractions=(0.7, 0.2, 0.1), head_units=4096, cache_dir=None, progress=True, compression="linear",
-                normalization="max"):
+                normalization="max", init=None):
     """Fit RH-emo (both stages) on the training speakers of `corpora` and save it in `run_dir`.
 
     RH-emo's input must lie in [0, 1] (sigmoid decoder, binary cross-entropy). The thesis divides the
@@ -49,8 +68,16 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     split.json (the speakers of each part), history.json and metrics.json (the two options, the training
     maximum and validation/test emotion-head metrics on the 4-class subset). Stage 1 uses every training
     segment, stage 2 the 4-class ones.
+
+    `init`, the run directory of an earlier `train_rhemo` with the same corpora, fractions, seed, variant,
+    head units and input, starts from its weights (e.g. its stage 2 again at another learning rate, with
+    `stage1=None`); metrics.json then records that run's settings under "init", and a wall time that
+    includes its own.
     """
     check_front_end(compression, normalization)
+    settings = {"corpora": list(corpora), "variant": variant, "seed": seed, "head_units": head_units,
+                "fractions": list(fractions), "compression": compression, "normalization": normalization}
+    initial, earlier = _initial_weights(init, settings) if init else (None, None)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -84,6 +111,8 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
         labelled[part] = (x[part][rows], emotions, vad)
 
     model = rhemo(variant=variant, num_classes=len(FOUR_CLASS), head_units=head_units)
+    if initial is not None:
+        model.set_weights(initial)
     histories = fit_rhemo(
         model, x["train"], x["val"], labelled=labelled["train"], validation_labelled=labelled["val"],
         stage1=stage1, stage2=stage2, verbose="auto" if progress else 0,
@@ -92,19 +121,19 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     encoder = keras.Model(inputs, model.get_layer("encoder")(scaling.output), name="rhemo_encoder")
     encoder.save(run_dir / ENCODER_FILE)
 
-    metrics = {"corpora": list(corpora), "variant": variant, "seed": seed, "head_units": head_units,
-               "fractions": list(fractions),
+    metrics = {**settings,
                "stage1": dataclasses.asdict(stage1) if stage1 else None,
                "stage2": dataclasses.asdict(stage2) if stage2 else None,
-               "compression": compression, "normalization": normalization,
                "training_maximum": normalizer.statistics.get("maximum")}
+    if earlier is not None:
+        metrics["init"] = earlier
     if "emotion" in model.output:
         for part in ("val", "test"):
             spectrograms, emotions, _ = labelled[part]
             if len(emotions):
                 predicted = model.predict(spectrograms, verbose=0)["emotion"]
                 metrics[f"{part}_emotion_head"] = classification_metrics(emotions, predicted, list(FOUR_CLASS))
-    metrics["wall_time_s"] = round(time.time() - started, 1)
+    metrics["wall_time_s"] = round(time.time() - started + (earlier or {}).get("wall_time_s", 0), 1)
     (run_dir / "split.json").write_text(json.dumps(
         {part: sorted({f"{item.corpus}:{item.speaker}" for item in chosen}) for part, chosen in parts.items()},
         indent=1))
