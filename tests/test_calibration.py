@@ -97,14 +97,20 @@ def test_temperature_scaling_is_softmax_of_divided_logits_and_keeps_the_argmax()
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    """The zoo's smallest preset (no temperature recorded) and a copy whose config.json says temperature 2.5."""
-    folder = tmp_path_factory.mktemp("presets") / "calibrated"
-    shutil.copytree(resolve("rhemo"), folder)
-    config = json.loads((folder / "config.json").read_text())
-    assert "temperature" not in config["config"]
-    config["config"]["temperature"] = 2.5
-    (folder / "config.json").write_text(json.dumps(config))
-    return load("rhemo"), load(str(folder))
+    """Two copies of the zoo's `rhemo` (no temperature recorded) with its valence head back (its weights file still
+    holds it): as it is, and with config.json saying temperature 2.5."""
+    models = []
+    for temperature in (None, 2.5):
+        folder = tmp_path_factory.mktemp("presets") / f"temperature_{temperature}"
+        shutil.copytree(resolve("rhemo"), folder)
+        config = json.loads((folder / "config.json").read_text())
+        assert "temperature" not in config["config"]
+        config["config"]["rhemo"]["heads"] = ["emotion", "valence"]
+        if temperature is not None:
+            config["config"]["temperature"] = temperature
+        (folder / "config.json").write_text(json.dumps(config))
+        models.append(load(str(folder)))
+    return tuple(models)
 
 
 def test_presets_apply_their_temperature_and_old_ones_keep_their_scores(calibrated, tmp_path):
