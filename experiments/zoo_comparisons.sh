@@ -2,8 +2,8 @@
 # The comparison tables of the zoo's cards. logmel-cnn-x3: the preset measured from the audio on the zoo
 # split's test speakers, plainly and adapted without labels to each corpus (AdaBN on every file of the
 # corpus), beside eGeMAPS and rhemo-qvgg16 on the same speakers; and its recipe's leave-one-corpus-out
-# figures beside eGeMAPS's. The RH-emo presets: measured again from today's full-length audio (rhemo,
-# retrained on them with nEMO, from its own run), beside eGeMAPS and logmel-cnn-x3. Needs the runs of zoo_split_4corpora, loco_4class, recipe_ablation_loco
+# figures beside eGeMAPS's. The RH-emo presets: measured again from today's full-length audio, beside
+# eGeMAPS and logmel-cnn-x3. Needs the runs of zoo_split_4corpora, loco_4class, recipe_ablation_loco
 # (recipe_ablation_adapt.sh, recipe_ablation_ensemble.sh) and runs/zoo_eval/<preset>.json for each RH-emo
 # preset (runs/zoo_eval.sh: keras-ser evaluate <preset> <a zoo_split_4corpora config> --out ...).
 #   experiments/zoo_comparisons.sh [OUT_DIR]
@@ -39,10 +39,8 @@ keras-ser compare "$preset" --title "Its recipe, leave one corpus out" \
   --row "eGeMAPS + linear SVM, training corpora's standardisation=$(join "${loco_global[@]}")" \
   --row "eGeMAPS + linear SVM, held-out corpus standardised by its own statistics=$(join "${loco_corpus[@]}")"
 for preset in rhemo rhemo-qalexnet rhemo-qresnet50 rhemo-qvgg16; do
-  note="The Results above were measured on the earlier EmoDB copy cut to 2 s; these rows score the same test speakers from today's full-length files (RESULTS.md (0a)). nEMO is a corpus $preset never saw; eGeMAPS and logmel-cnn-x3 were trained on its training speakers."
-  [[ $preset == rhemo ]] && note="The test speakers of the card's split, measured from the audio (the same figures as its Results); eGeMAPS and logmel-cnn-x3 were trained on the same training speakers of the same four corpora (RESULTS.md (0a))."
   keras-ser compare "zoo/$preset" --title "Test speakers of the zoo split, beside the eGeMAPS baseline" \
-    --note "$note" \
+    --note "The Results above were measured on the earlier EmoDB copy cut to 2 s; these rows score the same test speakers from today's full-length files (RESULTS.md (0a)). nEMO is a corpus $preset never saw; eGeMAPS and logmel-cnn-x3 were trained on its training speakers." \
     --row "$preset, full-length audio=runs/zoo_eval/$preset.json" \
     --row "eGeMAPS + linear SVM, training speakers' standardisation=$split/builder=egemaps,standardization=global/metrics.json" \
     --row "eGeMAPS + linear SVM, each corpus standardised by its own statistics=$split/builder=egemaps,standardization=corpus/metrics.json" \
