@@ -47,7 +47,7 @@ def test_nested_models_are_counted_with_their_prefix():
     assert flops["decoder/deconv1"] == 2 * 2 * 4 * 4 * 9 * 4
 
 
-@pytest.mark.isolated
+@pytest.mark.isolated(group="model_cost")  # one child for both: 2.9 GB, VGG16's own peak (measured)
 def test_quaternion_vgg16_on_an_embedding_costs_a_sixteenth_of_the_real_convolutions():
     # Same widths on 64 x 64 instead of 512 x 128 positions; conv1 reads 4 channels instead of 1.
     real, quaternion = layer_flops(vgg16()), layer_flops(vgg16(variant="quaternion"))
@@ -68,7 +68,7 @@ def test_cost_table_rows_without_timing():
     assert rows[1]["flops"] - rows[0]["flops"] == 2 * (mts_conv - 503 * 124 * 10 * 5)
 
 
-@pytest.mark.isolated
+@pytest.mark.isolated(group="model_cost")
 def test_cost_table_timing_and_formatting():
     rows = cost_table(names=("a3", "a3 mts"), batch_size=1, repeats=1)
     assert all(row["train_step_s"] > 0 and row["inference_s"] > 0 for row in rows)

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import os
 import re
@@ -157,13 +159,30 @@ CH4_FRONT_END = {"segment_seconds": 2.0, "frame_length": 320, "hop_length": 160,
                  "frequency_bins": 160}
 
 
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, data_root):
+    """`keras-ser train` of TINY on a front end, once per front end: (its config file, its run folder, what it
+    printed)."""
+    runs = {}
+
+    def run(front_end):
+        key = json.dumps(front_end, sort_keys=True)
+        if key not in runs:
+            folder = tmp_path_factory.mktemp("cli_run")
+            config = folder / "tiny.toml"
+            config.write_text(dump_toml(tiny(data=front_end)))
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                assert main(["train", str(config), "--run-dir", str(folder / "run")]) == 0
+            runs[key] = config, folder / "run", out.getvalue()
+        return runs[key]
+
+    return run
+
+
 @pytest.mark.parametrize("front_end", [{}, CH4_FRONT_END], ids=["default_stft", "chapter4_stft"])
-def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, data_root, capsys, front_end):
-    config = tmp_path / "tiny.toml"
-    config.write_text(dump_toml(tiny(data=front_end)))
-    run_dir = tmp_path / "run"
-    assert main(["train", str(config), "--run-dir", str(run_dir)]) == 0
-    assert "test accuracy" in capsys.readouterr().out
+def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, cli_run, capsys, front_end):
+    config, run_dir, printed = cli_run(front_end)
+    assert "test accuracy" in printed
     for name in ("config.toml", "history.csv", "history.json", "metrics.json", "model.keras", "confusion_matrix.png",
                  "history_loss.png", "history_accuracy.png"):
         assert (run_dir / name).is_file(), name
@@ -303,12 +322,21 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, data_root):
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory, data_root):
+    """TINY for 4 epochs killed after its epoch 1, having paused 4 s after epoch 0: (config, run folder), for tests
+    to resume a copy of."""
     config = tiny(training={"epochs": 4, "patience": 10})
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path_factory.mktemp("interrupted") / "run"
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir, callbacks=[_Interrupt(pause_after_first_epoch=4.0)], progress=False)
     assert not (run_dir / "metrics.json").exists()
+    return config, run_dir
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, interrupted_run):
+    config, interrupted = interrupted_run
+    run_dir = shutil.copytree(interrupted, tmp_path / "run")
     recorder = _EpochRecorder()
     started = time.time()
     metrics = train(config, run_dir, callbacks=[recorder], progress=False)
@@ -349,7 +377,7 @@ def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, dat
     assert len(set(expected)) > 1, history["val_loss"]  # the learning rate was reduced
 
 
-def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, data_root):
+def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, cli_run):
     fcntl = pytest.importorskip("fcntl")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -360,17 +388,17 @@ def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_p
         with pytest.raises(RuntimeError, match=r"'.*run' is being trained by another process \(pid 4242\)"):
             train(tiny(), run_dir, progress=False)
     assert not (run_dir / "config.toml").exists()
-    first = train(tiny(), run_dir, progress=False)
+    _, finished, _ = cli_run({})  # TINY, trained
+    shutil.copytree(finished, run_dir, dirs_exist_ok=True)
+    first = train(tiny(), run_dir, progress=False)  # finished: its metrics, read back
     recorder = _EpochRecorder()
     again = train(tiny(), run_dir, callbacks=[recorder], progress=False, restart=True)
     assert recorder.epochs == [0, 1] and again["test"] == first["test"]  # trained again, from scratch, same seed
 
 
-def test_a_run_killed_while_writing_its_backup_resumes_from_the_one_before(tmp_path, data_root):
-    config = tiny(training={"epochs": 4, "patience": 10})
-    run_dir = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train(config, run_dir, callbacks=[_Interrupt()], progress=False)
+def test_a_run_killed_while_writing_its_backup_resumes_from_the_one_before(tmp_path, interrupted_run):
+    config, interrupted = interrupted_run
+    run_dir = shutil.copytree(interrupted, tmp_path / "run")
     latest = run_dir / "checkpoints" / "backup" / "latest.weights.h5"
     latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])  # as a kill mid-write leaves it
     recorder = _EpochRecorder()
@@ -401,9 +429,11 @@ def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path,
     assert metrics["val"]["uar"] == pytest.approx(max(history["val_uar"]), abs=1e-9)
 
 
-@pytest.mark.isolated  # four trainings in one process: their traced functions would stay in the suite's memory
+# Four trainings in one process: their traced functions would stay in the suite's memory. The child also runs
+# tests/test_models.py's full-size A2.
+@pytest.mark.isolated(group="a2")
 def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, data_root):
-    speaker = tiny(data={"task": "speaker", "split": "random"})
+    speaker = tiny(data={"task": "speaker", "split": "random"}, training={"epochs": 1})
     train(speaker, tmp_path / "speaker", progress=False)
     speaker_metrics = json.loads((tmp_path / "speaker" / "metrics.json").read_text())
     assert len(speaker_metrics["test"]["class_names"]) == 10  # EmoDB's 10 speakers
@@ -411,7 +441,8 @@ def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, dat
     train(tiny(strategy={"kind": "anti_transfer", "beta": 1.0, **orthogonal}), tmp_path / "at", progress=False)
     history = json.loads((tmp_path / "at" / "history.json").read_text())
     assert "at_loss" in history and len(history["at_loss"]) == 2
-    train(tiny(strategy={"kind": "weight_init_frozen", **orthogonal}), tmp_path / "wi", progress=False)
+    train(tiny(strategy={"kind": "weight_init_frozen", **orthogonal}, training={"epochs": 1}), tmp_path / "wi",
+          progress=False)
     pretrained, trained = load_orthogonal(tmp_path / "speaker"), load_orthogonal(tmp_path / "wi")
     assert not any(layer.name == "normalizer" for layer in pretrained.layers)  # the bare network
     np.testing.assert_array_equal(trained.get_layer("conv1").get_weights()[0],
@@ -469,7 +500,8 @@ def test_data_parallel_matches_single_device(tmp_path, data_root, backend):
     raw["training"].update(epochs=1, batch_size=8)
     # SGD: updates linear in the gradient, so summation-order noise stays tiny (Adam divides it by ~0)
     raw["optimizer"] = {"name": "sgd", "learning_rate": 0.01}
-    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    xla_flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": xla_flags}
     result = subprocess.run(
         [sys.executable, "-c", DATA_PARALLEL, json.dumps(raw), str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=600,

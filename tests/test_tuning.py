@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import math
 import os
@@ -185,12 +187,31 @@ def _clip_uar(model, data):
     return float(np.mean(recalls))
 
 
-def test_anti_transfer_search_reports_val_uar_to_the_oracle(tmp_path, tiny_data, orthogonal_models):
-    at_base = base(strategy={"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]})
-    space = parse_space({"at_layer": "all", "beta": {"signs": [1, -1]}, "orthogonal": orthogonal_models}, at_base)
-    hypermodel = SERHyperModel(at_base, space, tiny_data)
-    tuner = make_tuner("random", hypermodel, 2, tmp_path, "at")
-    tuner.search(verbose=0)
+@pytest.fixture(scope="module")
+def cli_search(tmp_path_factory, orthogonal_models):
+    """`keras-ser tune` of anti-transfer settings (the orthogonal network among them), one trial, then resumed up
+    to two: (the tuning file, the project folder, what each call printed, trial_0's trial.json after the first)."""
+    folder = tmp_path_factory.mktemp("cli_search")
+    config = write_tuning(
+        folder / "at.toml", {"strategy": {"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]}},
+        ["at_layer = \"all\"", "beta = {min = 0.01, max = 20.0, signs = [1, -1]}",
+         f"orthogonal = {_inline(orthogonal_models)}", "learning_rate = {min = 1e-4, max = 1e-2}"])
+    args = ["tune", str(config), "--directory", str(folder / "runs"), "--no-isolate"]  # isolation: tested below
+    project = folder / "runs" / "tiny_tune"
+    printed = []
+    for trials in (1, 2):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert main([*args, "--max-trials", str(trials)]) == 0
+        printed.append(out.getvalue())
+        if trials == 1:
+            first = (project / "trial_0" / "trial.json").read_text()
+    return config, project, printed, first
+
+
+def test_anti_transfer_search_reports_val_uar_to_the_oracle(cli_search, tiny_data):
+    config, project, _, _ = cli_search
+    at_base, space = load_tuning(config)
+    tuner = make_tuner("random", SERHyperModel(at_base, space, tiny_data), 2, project.parent, project.name)
     trials = list(tuner.oracle.trials.values())
     assert len(trials) == 2
     for trial in trials:  # "objective value missing" would leave a trial FAILED with no score
@@ -202,22 +223,13 @@ def test_anti_transfer_search_reports_val_uar_to_the_oracle(tmp_path, tiny_data,
 
 # --- the command line -------------------------------------------------------------------
 
-def test_cli_search_writes_the_report_and_resumes(tmp_path, tiny_data, orthogonal_models, capsys):
-    config = write_tuning(
-        tmp_path / "at.toml", {"strategy": {"kind": "anti_transfer", "orthogonal": [orthogonal_models["speaker"]]}},
-        ["at_layer = \"all\"", "beta = {min = 0.01, max = 20.0, signs = [1, -1]}",
-         "learning_rate = {min = 1e-4, max = 1e-2}"])
-    args = ["tune", str(config), "--directory", str(tmp_path / "runs"), "--no-isolate"]  # isolation: tested below
-    assert main([*args, "--max-trials", "1"]) == 0
-    assert "1 trials" in capsys.readouterr().out
-    project = tmp_path / "runs" / "tiny_tune"
-    first = (project / "trial_0" / "trial.json").read_text()
-    assert main([*args, "--max-trials", "2"]) == 0
-    output = capsys.readouterr().out
-    assert "Reloading Tuner" in output and output.count("Running Trial") == 1 and "2 trials" in output
+def test_cli_search_writes_the_report_and_resumes(cli_search, orthogonal_models):
+    _, project, (output_1, output_2), first = cli_search
+    assert "1 trials" in output_1
+    assert "Reloading Tuner" in output_2 and output_2.count("Running Trial") == 1 and "2 trials" in output_2
     assert (project / "trial_0" / "trial.json").read_text() == first  # the finished trial was not rerun
     rows = (project / "results.csv").read_text().splitlines()
-    assert rows[0] == "trial,at_layer,beta,beta_sign,learning_rate,val_uar,status" and len(rows) == 3
+    assert rows[0] == "trial,at_layer,beta,beta_sign,orthogonal,learning_rate,val_uar,status" and len(rows) == 3
     assert all(row.endswith(",COMPLETED") for row in rows[1:])
     assert (project / "results.md").read_text().startswith("| trial | at_layer |")
     assert (project / "val_uar_per_at_layer.png").stat().st_size > 0
@@ -227,6 +239,7 @@ def test_cli_search_writes_the_report_and_resumes(tmp_path, tiny_data, orthogona
     values = best_trial["hyperparameters"]["values"]
     assert best.strategy.at_layers == [values["at_layer"]]
     assert best.strategy.beta == pytest.approx(values["beta_sign"] * values["beta"])
+    assert best.strategy.orthogonal == [orthogonal_models[values["orthogonal"]]]
     assert best.optimizer.learning_rate == pytest.approx(values["learning_rate"])
 
 
