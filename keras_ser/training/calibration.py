@@ -13,7 +13,6 @@ import warnings
 import keras
 import numpy as np
 from keras import ops
-from scipy import optimize
 
 from keras_ser.training.metrics import aggregate_windows
 
@@ -70,6 +69,8 @@ def fit_temperature(probabilities, labels, groups=None):
         if groups is not None:
             _, scaled = aggregate_windows(scaled, groups, method="mean")
         return -np.log(np.maximum(scaled[rows, labels], _TINY)).mean()
+
+    from scipy import optimize  # here, not at the top: importing it costs 0.3 s of every `keras-ser predict`
 
     low, high = np.log(TEMPERATURE_BOUNDS)
     result = optimize.minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded",
