@@ -1,6 +1,7 @@
 """`SERClassifier.adapt`: the normaliser and batch-norm statistics (AdaBN) refitted on unlabelled audio."""
 
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -118,9 +119,15 @@ def test_inplace_adaptation_survives_a_preset_round_trip(clips, tmp_path):
     model = tiny_classifier()
     assert model.adapt(clips, batch_norm=True, inplace=True, min_windows=1, progress=False) is model
     assert model.preprocessor.normalizer["maximum"] != 40.0
-    loaded = load(str(save_preset(model, tmp_path / "adapted")))
+    folder = save_preset(model, tmp_path / "adapted")
+    loaded = load(str(folder))
     assert loaded.preprocessor.normalizer == model.preprocessor.normalizer
     assert loaded.metadata["adaptations"] == model.metadata["adaptations"]
+    card = (Path(folder) / "README.md").read_text()  # says the results it shows were measured before adapting
+    assert "## Adaptation" in card and "measured before the adaptation" in card
+    record = model.metadata["adaptations"][0]
+    assert f"| {record['date']} | normalizer, batch_norm | {len(clips)} | {record['windows']} | 0 |" in card
+    assert "## Adaptation" not in (Path(save_preset(tiny_classifier(), tmp_path / "plain")) / "README.md").read_text()
     for name in ("bn1", "bn2"):
         saved, back = (m.get_layer("rhemo_encoder").get_layer(name) for m in (model, loaded))
         np.testing.assert_array_equal(back.moving_mean.numpy(), saved.moving_mean.numpy())

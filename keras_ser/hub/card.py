@@ -234,6 +234,8 @@ def _body(metadata, level=1):
              f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata),
              *_dimensions(metadata.get("dimension_metrics"), heading),
              *_comparisons(metadata.get("comparisons"), heading)]
+    if metadata.get("adaptations"):
+        parts += [f"{heading} Adaptation", _adaptations(metadata["adaptations"])]
     if metadata.get("calibration"):
         parts += [f"{heading} Calibration", _calibration(metadata["calibration"])]
     if "parameters" in metadata:
@@ -300,6 +302,18 @@ def comparison_table(table):
                  for c in corpora]
         lines.append(_row([row["label"], *cells, _percent(sum(s["uar"] for s in scores.values()) / len(scores))]))
     return "\n".join(lines)
+
+
+def _adaptations(adaptations):
+    """What `SERClassifier.adapt` changed, one row per call, and that the results above predate it."""
+    rows = [[record.get("date", MISSING), ", ".join(record.get("parts") or []) or MISSING, _count(record.get("clips")),
+             _count(record.get("windows")), _count(len(record.get("skipped") or []))] for record in adaptations]
+    about = ("This model was adapted without labels to audio of a new domain (`SERClassifier.adapt`: `normalizer` "
+             "refits the input normaliser, `batch_norm` the batch-normalisation statistics). The results above were "
+             "measured before the adaptation and do not describe the adapted model; score it on labelled clips of "
+             "its domain (`keras-ser evaluate`).")
+    return "\n\n".join([about, "\n".join([_row(["Date", "Parts adapted", "Clips", "Windows", "Files skipped"]),
+                                            _row(["---"] * 5), *map(_row, rows)])])
 
 
 def _calibration(calibration):
