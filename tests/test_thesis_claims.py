@@ -230,9 +230,9 @@ def test_cli_runs_a_miniature_of_thesis_claims_loco(tmp_path, corpus_root, capsy
     path = _write(tmp_path, f"""
 name = "mini_claims"
 [base]
-data = {{ root = "{tmp_path / 'data'}", corpora = ["emodb", "ravdess"], split = "leave_corpus_out", fractions = [0.8, 0.2, 0.0], mel_bins = 40, compression = "log", normalization = "utterance", crops = "random" }}
+data = {{ root = "{tmp_path / 'data'}", corpora = ["emodb", "ravdess"], split = "leave_corpus_out", fractions = [0.8, 0.2, 0.0], mel_bins = 40, compression = "log", normalization = "utterance" }}
 model = {{ builder = "compact_cnn", options = {{ filters = [4, 4] }} }}
-training = {{ batch_size = 16, epochs = 1, monitor = "val_uar", balance = "corpus_class" }}
+training = {{ batch_size = 16, epochs = 1, monitor = "val_uar" }}
 [grid]
 "data.test_corpus" = ["emodb"]
 seed = [0]
