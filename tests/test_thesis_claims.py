@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_ser.cli import main
+from keras_ser.layers.mts_conv import resampled_length
 from keras_ser.training import ConfigError
 from keras_ser.training.experiment import (
     expand, load_experiment, pretraining_plan, summarise, summary_markdown)
@@ -197,7 +198,13 @@ def test_training_corpora_need_a_leave_corpus_out_split(tmp_path):
 def test_thesis_claims_loco_pretrains_on_the_training_corpora_only():
     experiment = load_experiment(REPO / "experiments" / "thesis_claims_loco.toml")
     runs = expand(experiment)
-    assert len(runs) == 4 * 3 * (1 + 3 + 9 + 3 + 1)
+    assert len(runs) == 4 * 3 * (1 + 2 + 9 + 3 + 1)
+    # The MTS scale sets resample the compact CNN's 3-tap kernels to different lengths (round half up: 1.5 -> 2,
+    # 2.1 -> 2, 4.284 -> 4); (0.8, 1, 1.25) would give (2, 3, 4) again, the same network as (0.7, 1, 1.428).
+    taps = {tuple(resampled_length(3, scale) for scale in config.model.options["scales"])
+            for settings, config in runs if settings["condition"] == "mts"}
+    assert taps == {(2, 3, 6), (2, 3, 4)}
+    assert tuple(resampled_length(3, scale) for scale in (0.8, 1.0, 1.25)) == (2, 3, 4)
     networks = {}
     for (settings, config), needs in zip(runs, pretraining_plan(experiment, runs)):
         wanted = {"at": ["speaker"], "dual_at": ["speaker", "text"], "baseline_twice": ["speaker", "text"]}
