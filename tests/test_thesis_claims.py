@@ -67,6 +67,34 @@ def test_paired_differences_plot(tmp_path):
         plot_paired_differences({"a": [0.1]}, tmp_path / "e.png", intervals={"b": [0, 1]})
     with pytest.raises(ValueError, match="finite"):
         plot_paired_differences({"a": []}, tmp_path / "e.png")
+    with pytest.raises(ValueError, match="groups of 'a' name 1 groups for 2 differences"):
+        plot_paired_differences({"a": [0.1, 0.2]}, tmp_path / "e.png", groups={"a": ["emodb"]})
+    with pytest.raises(ValueError, match="groups for unknown comparisons"):
+        plot_paired_differences({"a": [0.1]}, tmp_path / "e.png", groups={"b": ["emodb"]})
+
+
+def test_paired_differences_plot_colours_each_group(tmp_path, monkeypatch):
+    from keras_ser.training import plots
+
+    drawn, save = {}, plots._save
+
+    def keep_figure(figure, path):
+        drawn["figure"] = figure
+        return save(figure, path)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
+    differences = {"mts − baseline": [0.01, -0.02, 0.04, 0.03], "at − baseline": [-0.05, 0.02]}
+    groups = {"mts − baseline": ["emodb", "tess", "emodb", "nemo"], "at − baseline": ["tess", "nemo"]}
+    plot_paired_differences(differences, tmp_path / "d.png", groups=groups, title="a title " * 30)
+    (axes,) = drawn["figure"].axes
+    lines = {line.get_gid(): line for line in axes.lines if line.get_gid()}
+    assert set(lines) == {"pairs mts − baseline emodb", "pairs mts − baseline tess", "pairs mts − baseline nemo",
+                          "pairs at − baseline tess", "pairs at − baseline nemo"}
+    np.testing.assert_allclose(lines["pairs mts − baseline emodb"].get_ydata(), [0.01, 0.04])
+    assert lines["pairs mts − baseline tess"].get_color() == lines["pairs at − baseline tess"].get_color()
+    assert lines["pairs mts − baseline tess"].get_color() != lines["pairs mts − baseline nemo"].get_color()
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["emodb", "tess", "nemo"]
+    assert axes.get_title().count("\n") >= 2  # a long title is wrapped to the figure, not cut off
 
 
 CONDITIONS = """
@@ -99,13 +127,14 @@ def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pool
     assert runs[0][1].name == "test_corpus=emodb,seed=0,condition=mts,variant=mts"
     gains = {"baseline": 0.0, "mts": 0.05, "twice": 0.02}
     rng = np.random.default_rng(0)
-    results, differences = [], {}
+    results, differences, corpora = [], {}, {}
     for settings, config in runs:
         noise = rng.normal(0, 0.03)
         uar = 0.5 + gains[settings["condition"]] + noise
         corpus = settings["data.test_corpus"]
         probe = {"corpus": "ravdess", "chance": 0.2, "accuracy": 0.6 - 2 * gains[settings["condition"]] + noise}
         differences.setdefault(settings["condition"], []).append(uar)
+        corpora.setdefault(settings["condition"], []).append(corpus)
         results.append({"settings": settings, "name": config.name, "val": {"uar": uar}, "probe": probe,
                         "test": {"uar": uar, "accuracy": uar, "per_corpus": {corpus: {"uar": uar, "accuracy": uar}}}})
     summary = summarise(experiment, results)
@@ -118,6 +147,8 @@ def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pool
     assert pooled["n"] == 6 and pooled["differences"] == pytest.approx(expected.tolist())
     assert pooled["mean_difference"] == pytest.approx(expected.mean())
     assert pooled["interval"] == bootstrap_mean_interval(expected)
+    assert pooled["contexts"] == corpora["mts"] == corpora["baseline"]  # each pair's held-out corpus, for the plot
+    assert "contexts" not in tests[("emodb", "baseline", "mts")]["uar"]
     emodb = tests[("emodb", "baseline", "mts")]
     assert emodb["uar"]["n"] == 3 and emodb["per_corpus"]["emodb"]["uar"]["interval"] == emodb["uar"]["interval"]
     assert tests[("all", "baseline", "mts")]["probe"]["mean_difference"] == pytest.approx(expected.mean() - 0.15)

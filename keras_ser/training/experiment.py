@@ -398,9 +398,9 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     (out / "summary.md").write_text(summary_markdown(summary))
     plot_paired_scores(_condition_labels(summary["chosen"]), out / "summary_uar.png",
                        title=f"{experiment['name']}: test UAR (lines join paired runs)")
-    differences, intervals = _difference_columns(summary["comparisons"])
+    differences, intervals, contexts = _difference_columns(summary["comparisons"])
     if differences:
-        plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals,
+        plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals, groups=contexts,
                                 title=f"{experiment['name']}: paired Δ test UAR (b − a), mean and 95 % bootstrap interval")
     return summary
 
@@ -417,15 +417,18 @@ def _pretraining_results(out, pretrainings):
 
 
 def _difference_columns(comparisons):
-    """Label -> paired test-UAR differences and label -> their interval, of the pooled comparisons if any, else all."""
+    """Label -> paired test-UAR differences, label -> their interval and label -> each one's context (for colours),
+    of the pooled comparisons if any, else all."""
     pooled = [c for c in comparisons if c["context"] and all(v == "all" for v in c["context"].values())]
-    differences, intervals = {}, {}
+    differences, intervals, contexts = {}, {}, {}
     for c in pooled or comparisons:
         context = "" if pooled else ", ".join(f"{_short(k, v)}" for k, v in c["context"].items())
         label = f"{c['b']} − {c['a']}" + (f" ({context})" if context else "")
         differences[label] = c["uar"]["differences"]
         intervals[label] = c["uar"]["interval"]
-    return differences, intervals
+        if pooled and "contexts" in c["uar"]:
+            contexts[label] = c["uar"]["contexts"]
+    return differences, intervals, contexts
 
 
 def _key_of(settings, keys):
@@ -544,12 +547,13 @@ def _comparison(context, labels, pairs):
     def test(scope_of, metrics=("uar", "accuracy")):
         tests = {}
         for metric in metrics:
-            a_results, b_results = [], []
+            a_results, b_results, groups = [], [], []
             for a, b in pairs:
                 a_scores, b_scores = scope_of(a)[f"paired_{metric}"], scope_of(b)[f"paired_{metric}"]
                 common = sorted(set(a_scores) & set(b_scores))
                 a_results.extend(a_scores[k] for k in common)
                 b_results.extend(b_scores[k] for k in common)
+                groups.extend([", ".join(str(a["group"][k]) for k in context)] * len(common))
             if not a_results:
                 if metric == "uar":
                     return None
@@ -557,6 +561,8 @@ def _comparison(context, labels, pairs):
             differences = np.subtract(b_results, a_results)
             tests[metric] = {**wilcoxon_signed_rank(b_results, a_results), "differences": differences.tolist(),
                              "interval": bootstrap_mean_interval(differences)}
+            if metric == "uar" and "all" in context.values():  # pooled: each difference's context (held-out corpus)
+                tests[metric]["contexts"] = groups
         return tests
 
     probed = all("paired_probe" in row for pair in pairs for row in pair)

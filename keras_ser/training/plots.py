@@ -181,32 +181,47 @@ def plot_paired_scores(conditions, path, title=None, ylabel="test UAR"):
     return _save(figure, path)
 
 
-def plot_paired_differences(differences, path, intervals=None, title=None, ylabel="Δ test UAR"):
+def plot_paired_differences(differences, path, intervals=None, title=None, ylabel="Δ test UAR", groups=None):
     """Write the paired differences of each comparison (b − a, one dot per pair of runs); returns the path.
 
     `differences` maps a comparison's label -> {pair key: difference} (or a list of differences);
     `intervals`, when given, maps labels to the [low, high] interval of the mean drawn around it
-    (e.g. `bootstrap_mean_interval`). Each comparison's mean is a red diamond; 0 is a dashed line.
+    (e.g. `bootstrap_mean_interval`); `groups`, when given, maps labels to each difference's group (e.g. its
+    held-out corpus), and each group gets its own colour, named in a legend. Each comparison's mean is a red
+    diamond; 0 is a dashed line.
     """
     if not differences:
         raise ValueError("differences is empty; pass a mapping label -> {pair key: difference}")
-    intervals = intervals or {}
+    intervals, groups = intervals or {}, groups or {}
     labels, columns = list(differences), []
     for label in labels:
         values = differences[label]
         values = np.asarray(list(values.values()) if isinstance(values, dict) else values, dtype=np.float64)
         if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
             raise ValueError(f"differences of {label!r} must be a non-empty collection of finite numbers")
+        if label in groups and len(groups[label]) != values.size:
+            raise ValueError(f"groups of {label!r} name {len(groups[label])} groups for {values.size} differences")
         columns.append(values)
-    unknown = sorted(set(intervals) - set(labels), key=str)
-    if unknown:
-        raise ValueError(f"intervals for unknown comparisons {unknown}; known: {labels}")
+    for name, given in (("intervals", intervals), ("groups", groups)):
+        unknown = sorted(set(given) - set(labels), key=str)
+        if unknown:
+            raise ValueError(f"{name} for unknown comparisons {unknown}; known: {labels}")
+    colours = {group: f"C{i % 10}" for i, group in enumerate(dict.fromkeys(g for gs in groups.values() for g in gs))}
     figure = _figure((max(5.0, 1.6 * len(labels) + 1.5), 4.5))
     axes = figure.add_subplot()
     axes.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+    in_legend = set()
     for position, (label, values) in enumerate(zip(labels, columns)):
         spread = np.linspace(-0.12, 0.12, values.size) if values.size > 1 else np.zeros(1)
-        axes.plot(position + spread, values, "k.", markersize=5, alpha=0.7, gid=f"pairs {label}")
+        if label in groups:
+            for group, colour in colours.items():
+                chosen = np.array([g == group for g in groups[label]])
+                if chosen.any():
+                    axes.plot(position + spread[chosen], values[chosen], ".", color=colour, markersize=7, alpha=0.8,
+                              gid=f"pairs {label} {group}", label=None if group in in_legend else group)
+                    in_legend.add(group)
+        else:
+            axes.plot(position + spread, values, "k.", markersize=5, alpha=0.7, gid=f"pairs {label}")
         mean = values.mean()
         if label in intervals:
             low, high = (float(v) for v in intervals[label])
@@ -217,8 +232,11 @@ def plot_paired_differences(differences, path, intervals=None, title=None, ylabe
     axes.set_xticks(range(len(labels)), [textwrap.fill(str(label), 22) for label in labels], fontsize=8)
     axes.set_xlim(-0.5, len(labels) - 0.5)
     axes.set_ylabel(ylabel)
-    axes.set_title(title or f"{ylabel}, paired runs (red: mean" + (" and interval)" if intervals else ")"))
+    title = title or f"{ylabel}, paired runs (red: mean" + (" and interval)" if intervals else ")")
+    axes.set_title(textwrap.fill(title, int(10 * figure.get_figwidth())), fontsize=10)  # wrapped to the figure
     axes.grid(axis="y", alpha=0.3)
+    if colours:
+        axes.legend(fontsize=8, title_fontsize=8, loc="best")
     return _save(figure, path)
 
 
