@@ -328,3 +328,14 @@ corpora = ["emodb", "ravdess"]
     assert main(["experiment", str(path), "--runs-dir", str(runs_dir), "--plan"]) == 0
     assert "finished pretrain/speaker/corpora=ravdess" in capsys.readouterr().out
     print(f"first call {first_s:.1f} s")
+
+
+def test_the_paired_scores_plot_pairs_runs_within_a_held_out_corpus_only():
+    from keras_ser.training.experiment import _condition_labels
+
+    chosen = [{"group": {"data.test_corpus": corpus, "condition": condition},
+               "paired_uar": {"0": 0.5, "1": 0.6}} for corpus in ("emodb", "tess") for condition in ("baseline", "mts")]
+    labels = _condition_labels(chosen, ["data.test_corpus", "seed"])
+    assert labels == {f"test_corpus={corpus}, condition={condition}": {f"{corpus},0": 0.5, f"{corpus},1": 0.6}
+                      for corpus in ("emodb", "tess") for condition in ("baseline", "mts")}
+    assert _condition_labels(chosen)["test_corpus=tess, condition=mts"] == {"0": 0.5, "1": 0.6}

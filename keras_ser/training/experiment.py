@@ -396,8 +396,9 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                "pretraining": _pretraining_results(out, pretrainings)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
-    plot_paired_scores(_condition_labels(summary["chosen"]), out / "summary_uar.png",
-                       title=f"{experiment['name']}: test UAR (lines join paired runs)")
+    compared = experiment.get("compare", {}).get("key")
+    plot_paired_scores(_condition_labels(summary["chosen"], [k for k in experiment["grid"] if k != compared]),
+                       out / "summary_uar.png", title=f"{experiment['name']}: test UAR (lines join paired runs)")
     differences, intervals, contexts = _difference_columns(summary["comparisons"])
     if differences:
         plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals, groups=contexts,
@@ -574,11 +575,20 @@ def _comparison(context, labels, pairs):
             "per_corpus": {corpus: test(lambda row: row["per_corpus"][corpus]) for corpus in corpora}}
 
 
-def _condition_labels(chosen):
-    """Short label -> paired test UARs of each chosen row: the settings that vary between rows, unset ones left out."""
+def _condition_labels(chosen, context_keys=()):
+    """Short label -> paired test UARs of each chosen row: the settings that vary between rows, unset ones left out.
+
+    A pair key is prefixed with the row's values of `context_keys` (e.g. the held-out corpus), so that only runs of
+    one context are paired.
+    """
     varying = _varying_keys(chosen)
+
+    def paired(row):
+        context = ",".join(str(row["group"][key]) for key in context_keys if key in row["group"])
+        return {f"{context},{key}" if context else key: value for key, value in row["paired_uar"].items()}
+
     return {", ".join(_short(key, c["group"][key]) for key in varying if c["group"].get(key, "-") != "-")
-            or "all": c["paired_uar"] for c in chosen}
+            or "all": paired(c) for c in chosen}
 
 
 def _varying_keys(rows):
