@@ -236,7 +236,7 @@ def plot_paired_differences(differences, path, intervals=None, title=None, ylabe
     axes.set_title(textwrap.fill(title, int(10 * figure.get_figwidth())), fontsize=10)  # wrapped to the figure
     axes.grid(axis="y", alpha=0.3)
     if colours:
-        axes.legend(fontsize=8, title_fontsize=8, loc="best")
+        axes.legend(fontsize=8, loc="best")
     return _save(figure, path)
 
 
