@@ -139,6 +139,7 @@ def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pool
                         "test": {"uar": uar, "accuracy": uar, "per_corpus": {corpus: {"uar": uar, "accuracy": uar}}}})
     summary = summarise(experiment, results)
     assert json.loads(json.dumps(summary)) == summary
+    assert summary["context_keys"] == ["data.test_corpus"]  # the grid's keys but the paired seed
     tests = {(c["context"]["data.test_corpus"], c["a"], c["b"]): c for c in summary["comparisons"]}
     assert set(tests) == {(corpus, a, b) for corpus in ("emodb", "tess", "all")
                           for a, b in (("baseline", "mts"), ("baseline", "twice"), ("mts", "twice"))}
@@ -335,7 +336,7 @@ def test_the_paired_scores_plot_pairs_runs_within_a_held_out_corpus_only():
 
     chosen = [{"group": {"data.test_corpus": corpus, "condition": condition},
                "paired_uar": {"0": 0.5, "1": 0.6}} for corpus in ("emodb", "tess") for condition in ("baseline", "mts")]
-    labels = _condition_labels(chosen, ["data.test_corpus", "seed"])
+    labels = _condition_labels(chosen, ["data.test_corpus"])
     assert labels == {f"test_corpus={corpus}, condition={condition}": {f"{corpus},0": 0.5, f"{corpus},1": 0.6}
                       for corpus in ("emodb", "tess") for condition in ("baseline", "mts")}
     assert _condition_labels(chosen)["test_corpus=tess, condition=mts"] == {"0": 0.5, "1": 0.6}

@@ -396,8 +396,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                "pretraining": _pretraining_results(out, pretrainings)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
-    compared = experiment.get("compare", {}).get("key")
-    plot_paired_scores(_condition_labels(summary["chosen"], [k for k in experiment["grid"] if k != compared]),
+    plot_paired_scores(_condition_labels(summary["chosen"], summary["context_keys"]),
                        out / "summary_uar.png", title=f"{experiment['name']}: test UAR (lines join paired runs)")
     differences, intervals, contexts = _difference_columns(summary["comparisons"])
     if differences:
@@ -467,9 +466,9 @@ def summarise(experiment, results):
             **_probe_scores(picked, paired),
         })
     comparisons = []
+    # Settings of [[cases]] belong to the condition being compared; the [grid] keys give the context.
+    others = [k for k in group_keys if k != compare and k in experiment["grid"]] if compare else []
     if compare:
-        # Settings of [[cases]] belong to the condition being compared; the [grid] keys give the context.
-        others = [k for k in group_keys if k != compare and k in experiment["grid"]]
         contexts = sorted({tuple((k, c["group"][k]) for k in others) for c in chosen})
         pooled = {}  # (a, b) -> the two conditions' chosen rows, every context's
         for context in contexts:
@@ -485,7 +484,7 @@ def summarise(experiment, results):
         if len(contexts) > 1:  # the thesis's test: every paired result of the two conditions together
             comparisons += [_comparison({k: "all" for k in others}, labels, pairs) for labels, pairs in pooled.items()]
     return {"name": experiment["name"], "description": experiment.get("description", ""),
-            "results": results, "chosen": chosen, "comparisons": comparisons}
+            "results": results, "chosen": chosen, "context_keys": others, "comparisons": comparisons}
 
 
 def _range(values):
@@ -584,7 +583,7 @@ def _condition_labels(chosen, context_keys=()):
     varying = _varying_keys(chosen)
 
     def paired(row):
-        context = ",".join(str(row["group"][key]) for key in context_keys if key in row["group"])
+        context = ",".join(str(row["group"][key]) for key in context_keys)
         return {f"{context},{key}" if context else key: value for key, value in row["paired_uar"].items()}
 
     return {", ".join(_short(key, c["group"][key]) for key in varying if c["group"].get(key, "-") != "-")
