@@ -157,7 +157,7 @@ def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pool
     assert chosen[("tess", "twice")]["probe"]["runs"] == 3 and chosen[("tess", "twice")]["probe"]["corpora"] == {"ravdess": 3}
     markdown = summary_markdown(summary)
     low, high = (100 * v for v in pooled["interval"])
-    assert re.search(rf"\| data.test_corpus=all \| mts vs baseline \| all \| 6 \| \+[0-9.]+ \| [0-9.<> ]+ \| "
+    assert re.search(r"\| data.test_corpus=all \| mts vs baseline \| all \| 6 \| \+[0-9.]+ \| [0-9.<> ]+ \| "
                      + re.escape(f"[{low:+.1f}, {high:+.1f}] |"), markdown)
     (probe_row, *_) = [line for line in markdown.split("Linear speaker probe")[1].splitlines()
                         if line.startswith("| data.test_corpus=tess, condition=twice,")]
