@@ -233,13 +233,14 @@ def test_a_run_continues_from_an_earlier_one_with_the_same_settings(runs, tmp_pa
         np.testing.assert_array_equal(ours, theirs)
     commands = _rhemo_commands(tmp_path / "again", continued)
     assert commands[0] == _rhemo_commands(first, metrics)[0]
-    assert commands[1].startswith(f"keras-ser rhemo emodb --run-dir {tmp_path / 'again'} --stage1-epochs 0")
+    assert commands[1].startswith(f"keras-ser rhemo emodb --run-dir {tmp_path / 'again'} --max-items 12 --stage1-epochs 0")
     assert commands[1].endswith(f"--init {first}")
 
 
 @pytest.mark.parametrize("options, message", [
     ({"head_units": 8}, "was trained with head_units = 4, not 8"),
     ({"normalization": "max"}, "was trained with normalization = 'utterance', not 'max'"),
+    ({"max_items": 10}, "was trained with max_items = 12, not 10"),  # another subset: another speaker split
 ])
 def test_a_run_refuses_to_continue_from_one_with_other_settings(runs, tmp_path, options, message):
     first = runs["linear", "utterance"][0]

@@ -540,6 +540,10 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     rhemo_preset = load(str(tmp_path / "rhemo_preset"))
     assert rhemo_preset.class_names == ["neutral", "angry", "happy", "sad"] and rhemo_preset.networks == []
     assert rhemo_preset.dimension_names == ["valence", "arousal", "dominance"]
+    # the preset is measured on the run's own 40 files and split, not on the whole corpus
+    assert rhemo_preset.metadata["training_data"]["speakers"] == split_speakers
+    measured = rhemo_preset.metadata["metrics"]
+    assert measured["test"]["emodb"]["clips"] + measured["val"]["emodb"]["clips"] <= 40
     classifier = load(str(tmp_path / "classifier_preset"))
     info = classifier.metadata
     assert info["recipe"]["commands"][1] == f"keras-ser train {recipe} --run-dir {tmp_path / 'classifier'}"

@@ -54,8 +54,9 @@ def _rhemo_commands(rhemo_dir, metrics):
     front_end = "".join(f" --{option} {metrics[option]}" for option, default in THESIS_FRONT_END.items()
                         if metrics.get(option, default) != default)
     init = f" --init {earlier['run_dir']}" if earlier else ""
+    subset = f" --max-items {metrics['max_items']}" if metrics.get("max_items") else ""
     return [*(_rhemo_commands(earlier["run_dir"], earlier) if earlier else []),
-            f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}"
+            f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}{subset}"
             f" --stage1-epochs {stages['stage1'].get('epochs', 0)} --stage1-lr {stages['stage1'].get('learning_rate', 1e-3):g}"
             f" --stage2-epochs {stages['stage2'].get('epochs', 0)} --stage2-lr {stages['stage2'].get('learning_rate', 1e-6):g}"
             f" --head-units {metrics.get('head_units', 4096)} --fractions {' '.join(map(str, metrics.get('fractions', [])))}"
@@ -268,7 +269,8 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
 def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_precision=True, overwrite=False,
                           progress=True):
     """Save a `keras-ser rhemo` run (encoder, emotion and V/A/D heads) as a preset, calibrated, evaluated."""
-    from keras_ser.datasets import load_corpus, select_classes, split_per_corpus
+    from keras_ser.datasets import select_classes, split_per_corpus
+    from keras_ser.training.rhemo_recipe import rhemo_items
 
     rhemo_dir = Path(rhemo_dir)
     metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
@@ -276,7 +278,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
              "heads": ["emotion", *VAD_HEADS]}
     model = SERClassifier(list(FOUR_CLASS), rhemo=rhemo, preprocessor=_rhemo_preprocessor(metrics), name=name)
     _rhemo_parts(rhemo_dir, model)
-    items = [item for corpus in metrics["corpora"] for item in load_corpus(corpus)]
+    items = rhemo_items(metrics["corpora"], metrics.get("max_items", 0), metrics["seed"])
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, metrics["seed"], metrics.get("fractions", (0.7, 0.2, 0.1)))))
     parts = {part: select_classes(chosen, FOUR_CLASS)[0] for part, chosen in parts.items()}
     metadata = {

@@ -25,7 +25,9 @@ from keras_ser.training.metrics import classification_metrics
 
 ENCODER_FILE = "encoder.keras"
 # What a run continued from (`init`) must share with the new one: its split, its network and its input.
-CONTINUED_KEYS = ("corpora", "fractions", "seed", "variant", "head_units", "compression", "normalization")
+CONTINUED_KEYS = ("corpora", "max_items", "fractions", "seed", "variant", "head_units", "compression", "normalization")
+# Settings that runs from before they were recorded in metrics.json used.
+UNRECORDED_DEFAULTS = {**THESIS_FRONT_END, "max_items": 0}
 
 
 def _initial_weights(init, settings):
@@ -34,7 +36,7 @@ def _initial_weights(init, settings):
     if not (init / "rhemo.keras").is_file() or not (init / "metrics.json").is_file():
         raise FileNotFoundError(f"'{init}' holds no rhemo.keras and metrics.json: init takes the run directory of an "
                                 "earlier keras-ser rhemo")
-    earlier = {**THESIS_FRONT_END, **json.loads((init / "metrics.json").read_text())}
+    earlier = {**UNRECORDED_DEFAULTS, **json.loads((init / "metrics.json").read_text())}
     for key in CONTINUED_KEYS:
         if earlier.get(key) != settings[key]:
             raise ValueError(f"the run '{init}' was trained with {key} = {earlier.get(key)!r}, not {settings[key]!r}: "
@@ -42,6 +44,18 @@ def _initial_weights(init, settings):
     weights = keras.saving.load_model(init / "rhemo.keras", compile=False).get_weights()
     earlier = {key: value for key, value in earlier.items() if not key.endswith("_emotion_head")}
     return weights, {"run_dir": str(init), **earlier}
+
+
+def rhemo_items(corpora, max_items=0, seed=0):
+    """The files of `corpora` an RH-emo run uses: all, or `max_items` per corpus drawn with `seed`."""
+    items = []
+    for name in corpora:
+        corpus = load_corpus(name)
+        if max_items and max_items < len(corpus):
+            rng = np.random.default_rng(seed)
+            corpus = [corpus[i] for i in np.sort(rng.choice(len(corpus), max_items, replace=False))]
+        items += corpus
+    return items
 
 
 def _scaled(features, scaling, rows=256):
@@ -69,26 +83,20 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     maximum and validation/test emotion-head metrics on the 4-class subset). Stage 1 uses every training
     segment, stage 2 the 4-class ones.
 
-    `init`, the run directory of an earlier `train_rhemo` with the same corpora, fractions, seed, variant,
+    `init`, the run directory of an earlier `train_rhemo` with the same corpora, max_items, fractions, seed, variant,
     head units and input, starts from its weights (e.g. its stage 2 again at another learning rate, with
     `stage1=None`); metrics.json then records that run's settings under "init", and a wall time that
     includes its own.
     """
     check_front_end(compression, normalization)
-    settings = {"corpora": list(corpora), "variant": variant, "seed": seed, "head_units": head_units,
+    settings = {"corpora": list(corpora), "max_items": max_items, "variant": variant, "seed": seed, "head_units": head_units,
                 "fractions": list(fractions), "compression": compression, "normalization": normalization}
     initial, earlier = _initial_weights(init, settings) if init else (None, None)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     keras.utils.set_random_seed(seed)
-    items = []
-    for name in corpora:
-        corpus = load_corpus(name)
-        if max_items and max_items < len(corpus):
-            rng = np.random.default_rng(seed)
-            corpus = [corpus[i] for i in np.sort(rng.choice(len(corpus), max_items, replace=False))]
-        items += corpus
+    items = rhemo_items(corpora, max_items, seed)
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, seed=seed, fractions=fractions)))
     front_end = FrontEnd()
     features = cached_features(items, "+".join(corpora), front_end, cache_dir=cache_dir, progress=progress)
