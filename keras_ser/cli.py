@@ -80,7 +80,7 @@ def _experiment(args):
         print(f"{name}: {done} of {len(runs)} runs finished in {args.runs_dir}/{name}")
         return
     summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
-                             isolate=args.isolate, summary_only=args.summary_only)
+                             isolate=args.isolate, summary_only=args.summary_only, workers=args.workers)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -361,6 +361,9 @@ def build_parser():
     experiment.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                             help="train each run in its own process (default: on TensorFlow, whose fit keeps "
                                  "every trained model's memory)")
+    experiment.add_argument("--workers", type=int, default=1, metavar="N",
+                            help="train N runs at once, each in its own process, the pretrainings first (default: 1; "
+                                 "on a CPU a run rarely keeps every core busy)")
     only = experiment.add_mutually_exclusive_group()
     only.add_argument("--summary-only", action="store_true",
                       help="train nothing: summarise the runs finished so far (also while the experiment "

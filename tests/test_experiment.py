@@ -121,8 +121,8 @@ def test_shipped_experiments_and_recipes_are_valid():
         assert load_config(path).validate().data.task == "emotion", path
 
 
-# One fold: two runs, each a child process or in this one; pairing over folds is tested above.
-@pytest.mark.parametrize("isolate", ["--isolate", "--no-isolate"])
+# One fold: two runs, each a child process, both at once, or in this one; pairing over folds is tested above.
+@pytest.mark.parametrize("isolate", ["--isolate", "--workers=2", "--no-isolate"])
 def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate):
     folds = 1
     path = _write(tmp_path, f"""
@@ -138,6 +138,9 @@ training = {{ batch_size = 16, epochs = 1 }}
 key = "model.variant"
 """)
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--discard-models", isolate]) == 0
+    if isolate == "--workers=2":
+        printed = capsys.readouterr().out
+        assert "training 2 runs at once" in printed and printed.count("[finished] fold=0,variant=") == 2
     out = tmp_path / "runs" / "tiny_experiment"
     runs = sorted(path for path in out.iterdir() if path.is_dir())
     assert len(runs) == 2 * folds and all((run / "metrics.json").is_file() and not (run / "model.keras").exists()
@@ -170,21 +173,35 @@ key = "model.variant"
     assert "no run of experiment 'tiny_experiment' has finished in" in capsys.readouterr().err
 
 
-def test_a_run_failing_in_its_process_names_the_run_and_the_key(tmp_path, data_root, capsys):
-    path = _write(tmp_path, """
+@pytest.mark.parametrize("workers, seeds", [(1, [0]), (2, [0, 1, 2])])
+def test_a_run_failing_in_its_process_names_the_run_and_the_key(tmp_path, data_root, capsys, workers, seeds):
+    path = _write(tmp_path, f"""
 name = "failing_experiment"
 [base]
-data = { corpora = ["emodb"], max_items = 40 }
-model = { builder = "a3", options = { filters = 4, hidden_units = 8 } }
-strategy = { kind = "weight_init", orthogonal = ["nowhere"] }
-training = { batch_size = 16, epochs = 1 }
+data = {{ corpora = ["emodb"], max_items = 40 }}
+model = {{ builder = "a3", options = {{ filters = 4, hidden_units = 8 }} }}
+strategy = {{ kind = "weight_init", orthogonal = ["nowhere"] }}
+training = {{ batch_size = 16, epochs = 1 }}
 [grid]
-seed = [0]
+seed = {seeds}
 """)
-    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--isolate"]) == 2
+    runs = tmp_path / "runs" / "failing_experiment"
+    assert main(["experiment", str(path), "--runs-dir", str(runs.parent), "--isolate", f"--workers={workers}"]) == 2
     error = capsys.readouterr().err
     assert "run '" in error and "seed=0' failed in its process" in error
     assert "config key 'strategy.orthogonal': no model at 'nowhere" in error
+    if workers > 1:  # after a failure no other run starts: with two at once, the third never does
+        assert not (runs / f"seed={seeds[-1]}").exists()
+
+
+def test_workers_must_be_a_positive_number(tmp_path, capsys):
+    path = _write(tmp_path, GRID)
+    for workers in ("0", "-1"):
+        assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--workers", workers]) == 2
+        assert f"workers must be a whole number of runs trained at once, at least 1, not {workers}" in capsys.readouterr().err
+    assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--workers", "2", "--no-isolate"]) == 2
+    assert "workers=2 trains each run in its own process; it cannot be combined with isolate=False" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_case_only_keys_go_with_the_compared_condition(tmp_path):

@@ -39,7 +39,8 @@ optionally:
 Runs go to `<runs_dir>/<experiment>/<key=value,...>/`; finished runs are not
 trained again, so an interrupted experiment continues where it stopped; a run
 folder holding another configuration's run stops it before anything is trained.
-On the TensorFlow backend each run trains in its own process (see `processes`).
+On the TensorFlow backend each run trains in its own process (see `processes`);
+`workers=N` trains N runs at once, each in its own process, the pretrainings first.
 """
 
 import copy
@@ -49,6 +50,8 @@ import json
 import os
 import re
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -340,8 +343,35 @@ def plan_experiment(name, runs_dir="runs"):
     return experiment["name"], planned
 
 
+def _train_concurrently(jobs, workers, cache_dir, progress):
+    """Train the unfinished (config, run folder) jobs in child processes, `workers` at a time, in order.
+
+    After a failure no further job starts; the jobs running finish, and the first failure is raised.
+    """
+    pending = [(config, folder) for config, folder in jobs if not (folder / METRICS_FILE).exists()]
+    failed = threading.Event()
+
+    def train_one(job):
+        config, folder = job
+        if failed.is_set():
+            return
+        try:
+            metrics = train_in_child(config, folder, cache_dir=cache_dir, progress=False)
+        except BaseException:
+            failed.set()
+            raise
+        if progress:
+            print(f"[finished] {folder.name}: test UAR {metrics['test']['uar']:.3f}, "
+                  f"{metrics.get('wall_time_s', float('nan')):.0f} s", flush=True)
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(train_one, job) for job in pending]
+    for future in futures:
+        future.result()
+
+
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
-                   summary_only=False):
+                   summary_only=False, workers=1):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
     A run folder holding a run of another configuration (the experiment file changed) raises
@@ -350,8 +380,14 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
     metrics (and its probe) are written; pretrained orthogonal networks are kept. `isolate` trains
     each run in its own process (default: on TensorFlow); the probe runs in this one.
-    `summary_only=True` trains nothing and summarises the runs finished so far.
+    `summary_only=True` trains nothing and summarises the runs finished so far. `workers` > 1 trains that many
+    runs at once, each in its own process (the pretrainings first, as the runs need them), then probes and
+    summarises them in this one.
     """
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a whole number of runs trained at once, at least 1, not {workers!r}")
+    if workers > 1 and isolate is False:
+        raise ValueError(f"workers={workers} trains each run in its own process; it cannot be combined with isolate=False")
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
     run = train_in_child if (isolate_by_default() if isolate is None else isolate) else train
@@ -372,6 +408,12 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
         check_run_dir(pretrained, folder, hint=EXPERIMENT_HINT)
     for _, config, _ in runs:
         check_run_dir(config, out / config.name, hint=EXPERIMENT_HINT)
+    if workers > 1 and not summary_only:
+        if progress:
+            print(f"training {workers} runs at once, each in its own process", flush=True)
+        _train_concurrently([(pretrained, folder) for folder, pretrained in pretrainings.items()], workers, cache_dir,
+                            progress)
+        _train_concurrently([(config, out / config.name) for _, config, _ in runs], workers, cache_dir, progress)
     for number, (settings, config, needs) in enumerate(runs, 1):
         if summary_only:
             metrics = json.loads((out / config.name / METRICS_FILE).read_text())
