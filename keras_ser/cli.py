@@ -362,8 +362,7 @@ def build_parser():
                             help="train each run in its own process (default: on TensorFlow, whose fit keeps "
                                  "every trained model's memory)")
     experiment.add_argument("--workers", type=int, default=1, metavar="N",
-                            help="train N runs at once, each in its own process, the pretrainings first (default: 1; "
-                                 "on a CPU a run rarely keeps every core busy)")
+                            help="train N runs at once, each in its own process, the pretrainings first (default: 1)")
     only = experiment.add_mutually_exclusive_group()
     only.add_argument("--summary-only", action="store_true",
                       help="train nothing: summarise the runs finished so far (also while the experiment "

@@ -89,8 +89,9 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     includes its own.
     """
     check_front_end(compression, normalization)
-    settings = {"corpora": list(corpora), "max_items": max_items, "variant": variant, "seed": seed, "head_units": head_units,
-                "fractions": list(fractions), "compression": compression, "normalization": normalization}
+    settings = {"corpora": list(corpora), "max_items": max_items, "variant": variant, "seed": seed,
+                "head_units": head_units, "fractions": list(fractions), "compression": compression,
+                "normalization": normalization}
     initial, earlier = _initial_weights(init, settings) if init else (None, None)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
