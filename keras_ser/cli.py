@@ -73,14 +73,17 @@ def _experiment(args):
     from keras_ser.training.experiment import plan_experiment, run_experiment
 
     if args.plan:
-        name, runs = plan_experiment(args.name, runs_dir=args.runs_dir)
-        for number, (run, finished) in enumerate(runs, 1):
-            print(f"[{number}/{len(runs)}] {'finished' if finished else 'pending '} {run}")
-        done = sum(finished for _, finished in runs)
-        print(f"{name}: {done} of {len(runs)} runs finished in {args.runs_dir}/{name}")
+        name, runs = plan_experiment(args.name, runs_dir=args.runs_dir, recorded=args.recorded)
+        for number, (run, status) in enumerate(runs, 1):
+            print(f"[{number}/{len(runs)}] {status:8} {run}")
+        done = sum(status == "finished" for _, status in runs)
+        recorded = sum(status == "recorded" for _, status in runs)
+        print(f"{name}: {done} of {len(runs)} runs finished in {args.runs_dir}/{name}"
+              + (f", {recorded} recorded in {args.recorded}" if args.recorded else ""))
         return
     summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
-                             isolate=args.isolate, summary_only=args.summary_only, workers=args.workers)
+                             isolate=args.isolate, summary_only=args.summary_only, workers=args.workers,
+                             recorded=args.recorded)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -363,6 +366,10 @@ def build_parser():
                                  "every trained model's memory)")
     experiment.add_argument("--workers", type=int, default=1, metavar="N",
                             help="train N runs at once, each in its own process, the pretrainings first (default: 1)")
+    experiment.add_argument("--recorded", metavar="SUMMARY_JSON",
+                            help="an earlier summary.json of this experiment (e.g. from experiments/results/): the "
+                                 "runs it records count as finished, so a --runs-dir without them continues the "
+                                 "experiment instead of training them again")
     only = experiment.add_mutually_exclusive_group()
     only.add_argument("--summary-only", action="store_true",
                       help="train nothing: summarise the runs finished so far (also while the experiment "

@@ -171,6 +171,22 @@ key = "model.variant"
     assert not (runs[0] / "metrics.json").exists()
     assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--summary-only"]) == 2
     assert "no run of experiment 'tiny_experiment' has finished in" in capsys.readouterr().err
+    if isolate == "--no-isolate":  # another machine continues from the partial summary: only the missing run trains
+        recorded = tmp_path / "recorded.json"
+        recorded.write_text((out / "summary.json").read_text())
+        (kept,) = json.loads(recorded.read_text())["results"]
+        assert kept["name"] == runs[1].name and kept["config"]["training"]["epochs"] == 1
+        assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--plan",
+                     "--recorded", str(recorded)]) == 0
+        assert f"recorded {runs[1].name}" in capsys.readouterr().out
+        assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--discard-models",
+                     "--no-isolate", "--recorded", str(recorded)]) == 0
+        assert "taking 1 of 2 runs from the summary they are recorded in" in capsys.readouterr().out
+        elsewhere = tmp_path / "elsewhere" / "tiny_experiment"
+        assert (elsewhere / runs[0].name / "metrics.json").is_file() and not (elsewhere / runs[1].name).exists()
+        continued = json.loads((elsewhere / "summary.json").read_text())
+        assert [r["name"] for r in continued["results"]] == [runs[1].name, runs[0].name]  # in the experiment's order
+        assert continued["results"][0] == kept and "Partial" not in (elsewhere / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("workers, seeds", [(1, [0]), (2, [0, 1, 2])])
@@ -192,6 +208,38 @@ seed = {seeds}
     assert "config key 'strategy.orthogonal': no model at 'nowhere" in error
     if workers > 1:  # after a failure no other run starts: with two at once, the third never does
         assert not (runs / f"seed={seeds[-1]}").exists()
+
+
+def test_a_recorded_summary_must_be_of_this_experiment_and_configuration(tmp_path, capsys):
+    path = _write(tmp_path, GRID)
+    settings, config = expand(load_experiment(path))[0]
+    scores = {"accuracy": 0.5, "uar": 0.5}
+    stored = config.to_dict()
+    stored["training"]["epochs"] = config.training.epochs + 1
+    summary = {"name": "demo", "results": [{"settings": settings, "name": config.name, "config": stored,
+                                             "test": scores, "val": scores}]}
+    cases = [("missing.json", None, "no summary at '"),
+             ("broken.json", "{", "is not a summary.json written by `keras-ser experiment`"),
+             ("other.json", {**summary, "name": "other"}, "summarises experiment 'other', not 'demo'"),
+             ("changed.json", summary, f"records run '{config.name}' with another configuration (training.epochs: "
+                                       f"{config.training.epochs + 1} -> {config.training.epochs})")]
+    for name, content, message in cases:
+        if content is not None:
+            _write(tmp_path, content if isinstance(content, str) else json.dumps(content), name)
+        command = ["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--recorded", str(tmp_path / name)]
+        assert main([*command, "--summary-only"]) == 2
+        assert message in capsys.readouterr().err, name
+    assert not (tmp_path / "runs").exists()
+    del summary["results"][0]["config"]  # summaries from before configurations were recorded: matched by name
+    summary["pretraining"] = [{"folder": "pretrain/speaker/corpora=a-b", "task": "speaker", "corpora": ["a", "b"],
+                               "test_accuracy": 0.8, "test_uar": 0.5}]
+    _write(tmp_path, json.dumps(summary), "by_name.json")
+    command = ["experiment", str(path), "--runs-dir", str(tmp_path / "runs"), "--recorded", str(tmp_path / "by_name.json")]
+    assert main([*command, "--summary-only"]) == 0
+    assert "taking 1 of 9 runs from the summary" in capsys.readouterr().out
+    markdown = (tmp_path / "runs" / "demo" / "summary.md").read_text()
+    assert "**Partial: 1 of 9 runs have finished.**" in markdown
+    assert "| pretrain/speaker/corpora=a-b (recorded) | speaker | a, b | 80.0 | 50.0 |" in markdown
 
 
 def test_workers_must_be_a_positive_number(tmp_path, capsys):

@@ -41,6 +41,9 @@ trained again, so an interrupted experiment continues where it stopped; a run
 folder holding another configuration's run stops it before anything is trained.
 On the TensorFlow backend each run trains in its own process (see `processes`);
 `workers=N` trains N runs at once, each in its own process, the pretrainings first.
+`recorded=<summary.json>` continues an experiment on another machine: the runs that
+an earlier summary of it records count as finished (their recorded scores and probe
+are summarised), so only the others are trained.
 """
 
 import copy
@@ -62,7 +65,8 @@ from keras_ser.training.metrics import bootstrap_mean_interval, wilcoxon_signed_
 from keras_ser.training.plots import plot_paired_differences, plot_paired_scores
 from keras_ser.training.probe import check_probe, probe_run
 from keras_ser.training.processes import isolate_by_default, run_child
-from keras_ser.training.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, check_run_dir, train
+from keras_ser.training.run import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, ChangedConfigError, check_run_dir,
+                                    config_changes, train)
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
@@ -324,22 +328,63 @@ def _finished(out, config):
     return (out / config.name / METRICS_FILE).exists()
 
 
-def plan_experiment(name, runs_dir="runs"):
-    """The experiment's name and (run name, finished) for each of its runs, in training order.
+def recorded_results(path, experiment):
+    """Run name -> result, of the runs of `experiment` that the summary.json at `path` records, and the
+    pretrainings it records.
 
+    Results recorded with their configuration must match the run's configuration now (else
+    ChangedConfigError); results from summaries written before configurations were recorded are
+    matched by run name, which holds every grid and case setting. Runs the experiment no longer has
+    are left out.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no summary at '{path}' to take recorded runs from: give the summary.json "
+                                "an earlier `keras-ser experiment` wrote (e.g. experiments/results/<name>/summary.json)")
+    try:
+        summary = json.loads(path.read_text())
+        results = summary["results"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"'{path}' is not a summary.json written by `keras-ser experiment` ({error!r})") from None
+    if summary.get("name") != experiment["name"]:
+        raise ValueError(f"'{path}' summarises experiment '{summary.get('name')}', not '{experiment['name']}'")
+    configs = {config.name: config for _, config in expand(experiment)}
+    recorded = {}
+    for result in results:
+        config = configs.get(result.get("name"))
+        if config is None:
+            continue
+        changes = config_changes(result["config"], config) if "config" in result else []
+        if changes:
+            raise ChangedConfigError(f"'{path}' records run '{config.name}' with another configuration "
+                                     f"({'; '.join(changes)}); train it again without --recorded, or restore the "
+                                     "experiment file it was run with")
+        recorded[config.name] = result
+    return recorded, summary.get("pretraining", [])
+
+
+def plan_experiment(name, runs_dir="runs", recorded=None):
+    """The experiment's name and (run name, status) for each of its runs, in training order.
+
+    The status is "finished", "recorded" (in the summary.json `recorded`, not in `runs_dir`) or "pending".
     A pretraining comes before the first run that needs it, named `pretrain/<name>/<label>`.
     """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
     runs = expand(experiment)
+    recorded = recorded_results(recorded, experiment)[0] if recorded else {}
     planned, listed = [], set()
     for (_, config), needs in zip(runs, pretraining_plan(experiment, runs)):
+        if config.name in recorded and not _finished(out, config):
+            planned.append((config.name, "recorded"))
+            continue
         for _, pretraining, label, _ in needs:
             if (pretraining, label) not in listed:
                 listed.add((pretraining, label))
                 folder = _pretrain_dir(out, pretraining, label)
-                planned.append((f"{PRETRAIN_DIR}/{pretraining}/{label}", (folder / METRICS_FILE).exists()))
-        planned.append((config.name, _finished(out, config)))
+                status = "finished" if (folder / METRICS_FILE).exists() else "pending"
+                planned.append((f"{PRETRAIN_DIR}/{pretraining}/{label}", status))
+        planned.append((config.name, "finished" if _finished(out, config) else "pending"))
     return experiment["name"], planned
 
 
@@ -371,7 +416,7 @@ def _train_concurrently(jobs, workers, cache_dir, progress):
 
 
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
-                   summary_only=False, workers=1):
+                   summary_only=False, workers=1, recorded=None):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
     A run folder holding a run of another configuration (the experiment file changed) raises
@@ -382,7 +427,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     each run in its own process (default: on TensorFlow); the probe runs in this one.
     `summary_only=True` trains nothing and summarises the runs finished so far. `workers` > 1 trains that many
     runs at once, each in its own process (the pretrainings first, as the runs need them), then probes and
-    summarises them in this one.
+    summarises them in this one. `recorded`, an earlier summary.json of this experiment (see
+    `recorded_results`), supplies the results of the runs it records that `runs_dir` lacks.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a whole number of runs trained at once, at least 1, not {workers!r}")
@@ -393,17 +439,24 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     run = train_in_child if (isolate_by_default() if isolate is None else isolate) else train
     results = []
     runs = expand(experiment)
+    configs = {config.name: config for _, config in runs}  # as the experiment states them, for the record
     plan = pretraining_plan(experiment, runs)
     runs = [(settings, _resolved(config, needs, out), needs) for (settings, config), needs in zip(runs, plan)]
     planned = len(runs)
+    recorded, recorded_pretrainings = recorded_results(recorded, experiment) if recorded else ({}, [])
+    recorded = {name: result for name, result in recorded.items() if not _finished(out, configs[name])}
+    if recorded and progress:
+        print(f"taking {len(recorded)} of {planned} runs from the summary they are recorded in", flush=True)
     if summary_only:
-        runs = [(settings, config, needs) for settings, config, needs in runs if _finished(out, config)]
+        runs = [(settings, config, needs) for settings, config, needs in runs
+                if _finished(out, config) or config.name in recorded]
         if not runs:
             raise FileNotFoundError(f"no run of experiment '{experiment['name']}' has finished in '{out}'; "
                                     "run it without --summary-only first")
         if progress:
             print(f"summarising the {len(runs)} of {planned} runs that have finished", flush=True)
-    pretrainings = {_pretrain_dir(out, name, label): pretrained for *_, needs in runs for _, name, label, pretrained in needs}
+    pretrainings = {_pretrain_dir(out, name, label): pretrained for _, config, needs in runs
+                    if config.name not in recorded for _, name, label, pretrained in needs}
     for folder, pretrained in pretrainings.items():
         check_run_dir(pretrained, folder, hint=EXPERIMENT_HINT)
     for _, config, _ in runs:
@@ -413,8 +466,12 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             print(f"training {workers} runs at once, each in its own process", flush=True)
         _train_concurrently([(pretrained, folder) for folder, pretrained in pretrainings.items()], workers, cache_dir,
                             progress)
-        _train_concurrently([(config, out / config.name) for _, config, _ in runs], workers, cache_dir, progress)
+        _train_concurrently([(config, out / config.name) for _, config, _ in runs if config.name not in recorded],
+                            workers, cache_dir, progress)
     for number, (settings, config, needs) in enumerate(runs, 1):
+        if config.name in recorded:
+            results.append(recorded[config.name])
+            continue
         if summary_only:
             metrics = json.loads((out / config.name / METRICS_FILE).read_text())
         else:
@@ -431,11 +488,13 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
         if not keep_models:
             for model_file in (out / config.name).rglob(MODEL_FILE):
                 model_file.unlink()
-        results.append({"settings": settings, "name": config.name, "test": metrics["test"], "val": metrics["val"],
+        results.append({"settings": settings, "name": config.name, "config": configs[config.name].to_dict(),
+                        "test": metrics["test"], "val": metrics["val"],
                         **{key: metrics.get(key) for key in ("wall_time_s", *EPOCH_KEYS)},
                         **({"probe": probe} if "probe" in experiment else {})})
     summary = {**summarise(experiment, results), "planned_runs": planned,
-               "pretraining": _pretraining_results(out, pretrainings)}
+               "pretraining": _pretraining_results(out, pretrainings, recorded_pretrainings if recorded else [])}
+    out.mkdir(parents=True, exist_ok=True)  # absent when every run summarised is a recorded one
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
     plot_paired_scores(_condition_labels(summary["chosen"], summary["context_keys"]),
@@ -447,15 +506,19 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     return summary
 
 
-def _pretraining_results(out, pretrainings):
-    """Each finished pretraining's folder (relative to the experiment's), corpora, task and test scores."""
+def _pretraining_results(out, pretrainings, recorded=()):
+    """Each finished pretraining's folder (relative to the experiment's), corpora, task and test scores, then
+    the `recorded` rows (from an earlier summary) that differ from these, marked "recorded": a network trained
+    again for new runs may not be the one the recorded runs used."""
     rows = []
     for folder, pretrained in pretrainings.items():
         if (folder / METRICS_FILE).exists():
             test = json.loads((folder / METRICS_FILE).read_text())["test"]
             rows.append({"folder": str(folder.relative_to(out)), "task": pretrained.data.task,
                          "corpora": pretrained.data.corpora, "test_accuracy": test["accuracy"], "test_uar": test["uar"]})
-    return rows
+    rows = json.loads(json.dumps(rows))  # as the recorded rows read back
+    earlier = [row for row in recorded if {k: v for k, v in row.items() if k != "recorded"} not in rows]
+    return rows + [{**row, "recorded": True} for row in earlier]
 
 
 def _difference_columns(comparisons):
@@ -712,10 +775,14 @@ def summary_markdown(summary):
                 lines.append(f"| {context} | {c['b']} vs {c['a']} | {c['probe']['n']} | "
                              f"{100 * c['probe']['mean_difference']:+.1f} | {p_value(c['probe'])} | {interval(c['probe'])} |")
     if summary.get("pretraining"):
-        lines += ["", "Orthogonal networks trained by the experiment:", "",
+        earlier = any(row.get("recorded") for row in summary["pretraining"])
+        lines += ["", "Orthogonal networks trained by the experiment" + (
+                  " (\"(recorded)\": the one an earlier machine trained for the recorded runs, where it scored "
+                  "otherwise)" if earlier else "") + ":", "",
                   "| folder | task | corpora | test accuracy | test UAR |", "|---|---|---|---|---|"]
         for row in summary["pretraining"]:
-            lines.append(f"| {row['folder']} | {row['task']} | {', '.join(row['corpora'])} | "
+            lines.append(f"| {row['folder']}{' (recorded)' if row.get('recorded') else ''} | {row['task']} | "
+                         f"{', '.join(row['corpora'])} | "
                          f"{100 * row['test_accuracy']:.1f} | {100 * row['test_uar']:.1f} |")
     lines += ["", "A setting shown as \"-\" is not set by that condition, so the experiment's [base] value or the "
               "config default applies. Best epochs count from 0."]

@@ -49,15 +49,23 @@ def check_run_dir(config, run_dir, hint=RESTART_HINT):
     if not path.exists():
         return
     try:
-        stored = flat_config(config_from_dict(read_toml(path)).to_dict())
+        changes = config_changes(read_toml(path), config)
     except ValueError as error:
         raise ChangedConfigError(f"'{run_dir}' holds a config.toml that cannot be read ({error}); {hint}") from None
-    new = flat_config(config_from_dict(tomllib.loads(dump_toml(config))).to_dict())
-    unset = object()
-    changes = [f"{key}: {_shown(stored, key)} -> {_shown(new, key)}" for key in dict.fromkeys([*stored, *new])
-               if stored.get(key, unset) != new.get(key, unset)]
     if changes:
         raise ChangedConfigError(f"'{run_dir}' holds a run of another configuration ({'; '.join(changes)}); {hint}")
+
+
+def config_changes(stored, config):
+    """'key: stored -> new' for each key where the configuration table `stored` differs from `config`.
+
+    Both are completed with the defaults, so keys added since `stored` was written count as unchanged.
+    """
+    stored = flat_config(config_from_dict(stored).to_dict())
+    new = flat_config(config_from_dict(tomllib.loads(dump_toml(config))).to_dict())
+    unset = object()
+    return [f"{key}: {_shown(stored, key)} -> {_shown(new, key)}" for key in dict.fromkeys([*stored, *new])
+            if stored.get(key, unset) != new.get(key, unset)]
 
 
 def flat_config(table, prefix=""):
