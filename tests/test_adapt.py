@@ -117,6 +117,7 @@ def test_adabn_adapts_every_network_of_an_ensemble(clips):
 
 def test_inplace_adaptation_survives_a_preset_round_trip(clips, tmp_path):
     model = tiny_classifier()
+    model.metadata = {"calibration": {"temperature": 1.5, "ece": {"test": {"emodb": {"before": 0.1, "after": 0.05}}}}}
     assert model.adapt(clips, batch_norm=True, inplace=True, min_windows=1, progress=False) is model
     assert model.preprocessor.normalizer["maximum"] != 40.0
     folder = save_preset(model, tmp_path / "adapted")
@@ -125,6 +126,7 @@ def test_inplace_adaptation_survives_a_preset_round_trip(clips, tmp_path):
     assert loaded.metadata["adaptations"] == model.metadata["adaptations"]
     card = (Path(folder) / "README.md").read_text()  # says the results it shows were measured before adapting
     assert "## Adaptation" in card and "measured before the adaptation" in card
+    assert card.index("## Calibration") < card.index("## Adaptation")  # the calibration predates it too
     record = model.metadata["adaptations"][0]
     assert f"| {record['date']} | normalizer, batch_norm | {len(clips)} | {record['windows']} | 0 |" in card
     assert "## Adaptation" not in (Path(save_preset(tiny_classifier(), tmp_path / "plain")) / "README.md").read_text()

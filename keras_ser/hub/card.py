@@ -234,10 +234,10 @@ def _body(metadata, level=1):
              f"{heading} Results", _results(metadata.get("metrics") or {}, _split_claim(metadata)), _data_notes(metadata),
              *_dimensions(metadata.get("dimension_metrics"), heading),
              *_comparisons(metadata.get("comparisons"), heading)]
-    if metadata.get("adaptations"):
-        parts += [f"{heading} Adaptation", _adaptations(metadata["adaptations"])]
     if metadata.get("calibration"):
         parts += [f"{heading} Calibration", _calibration(metadata["calibration"])]
+    if metadata.get("adaptations"):  # after every measured section, which it says predate it
+        parts += [f"{heading} Adaptation", _adaptations(metadata["adaptations"])]
     if "parameters" in metadata:
         counts = metadata["parameters"]
         parts += [f"{heading} Parameters", f"{_count(counts.get('total'))} in total, {_count(counts.get('trainable'))} trainable."]
@@ -309,8 +309,9 @@ def _adaptations(adaptations):
     rows = [[record.get("date", MISSING), ", ".join(record.get("parts") or []) or MISSING, _count(record.get("clips")),
              _count(record.get("windows")), _count(len(record.get("skipped") or []))] for record in adaptations]
     about = ("This model was adapted without labels to audio of a new domain (`SERClassifier.adapt`: `normalizer` "
-             "refits the input normaliser, `batch_norm` the batch-normalisation statistics). The results above were "
-             "measured before the adaptation and do not describe the adapted model; score it on labelled clips of "
+             "refits the input normaliser, `batch_norm` the batch-normalisation statistics). The results (and any "
+             "calibration) above were measured before the adaptation and do not describe the adapted model, which "
+             "keeps the temperature fitted then; score it on labelled clips of "
              "its domain (`keras-ser evaluate`).")
     return "\n\n".join([about, "\n".join([_row(["Date", "Parts adapted", "Clips", "Windows", "Files skipped"]),
                                             _row(["---"] * 5), *map(_row, rows)])])
