@@ -121,8 +121,9 @@ paired = ["seed"]
 """
 
 
-def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pooled(tmp_path):
-    experiment = load_experiment(_write(tmp_path, CONDITIONS))
+@pytest.mark.parametrize("pairs", [None, '[["twice", "mts"]]'])
+def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pooled(tmp_path, pairs):
+    experiment = load_experiment(_write(tmp_path, CONDITIONS + (f"pairs = {pairs}\n" if pairs else "")))
     runs = expand(experiment)
     assert runs[0][1].name == "test_corpus=emodb,seed=0,condition=mts,variant=mts"
     gains = {"baseline": 0.0, "mts": 0.05, "twice": 0.02}
@@ -141,8 +142,11 @@ def test_conditions_are_compared_with_the_reference_per_held_out_corpus_and_pool
     assert json.loads(json.dumps(summary)) == summary
     assert summary["context_keys"] == ["data.test_corpus"]  # the grid's keys but the paired seed
     tests = {(c["context"]["data.test_corpus"], c["a"], c["b"]): c for c in summary["comparisons"]}
-    assert set(tests) == {(corpus, a, b) for corpus in ("emodb", "tess", "all")
-                          for a, b in (("baseline", "mts"), ("baseline", "twice"), ("mts", "twice"))}
+    wanted = [("baseline", "mts"), ("baseline", "twice")] + ([("twice", "mts")] if pairs else [])  # (a, b): b − a
+    assert set(tests) == {(corpus, a, b) for corpus in ("emodb", "tess", "all") for a, b in wanted}
+    if pairs:
+        assert tests[("all", "twice", "mts")]["uar"]["differences"] == pytest.approx(
+            np.subtract(differences["mts"], differences["twice"]).tolist())
     pooled = tests[("all", "baseline", "mts")]["uar"]
     expected = np.subtract(differences["mts"], differences["baseline"])  # b − reference, pair by pair
     assert pooled["n"] == 6 and pooled["differences"] == pytest.approx(expected.tolist())
@@ -213,6 +217,12 @@ def test_pretraining_follows_the_training_corpora_and_keys(tmp_path):
     ('[probe]\ncorpora = ["nowhere"]', "{pretrain.speaker}", "probe.corpora", "give the corpora to probe"),
     ('[compare]\nkey = "strategy.kind"\nreference = "base"', "{pretrain.speaker}", "compare.reference",
      "'base' is not a value of compare.key"),
+    ('[compare]\nkey = "strategy.kind"\nreference = "baseline"\npairs = [["baseline", "dual"]]', "{pretrain.speaker}",
+     "compare.pairs", "'dual' is not a value of compare.key 'strategy.kind' \\(anti_transfer, baseline\\)"),
+    ('[compare]\nkey = "strategy.kind"\nreference = "baseline"\npairs = ["baseline"]', "{pretrain.speaker}",
+     "compare.pairs", "give a list of \\[a, b\\] pairs"),
+    ('[compare]\nkey = "strategy.kind"\npairs = [["baseline", "anti_transfer"]]', "{pretrain.speaker}",
+     "compare.pairs", "set reference"),
 ])
 def test_bad_pretraining_and_probe_settings_name_the_key(tmp_path, extra, reference, key, message):
     with pytest.raises(ConfigError, match=message) as info:

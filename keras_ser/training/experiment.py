@@ -20,7 +20,8 @@ optionally:
   bootstrap interval of the mean difference per pair of values within each
   setting of the other `[grid]` keys (keys set only in `[[cases]]` go with the
   compared condition); `reference`, a value of `key` that comparisons subtract
-  (b − reference);
+  (b − reference), and then only against it, with `pairs`, a list of [a, b] values, the other comparisons
+  wanted (b − a; e.g. dual anti-transfer against its own control);
 - `[pretrain.<name>]`: an orthogonal-task network the runs need, trained by the
   experiment before the first run that names it in `strategy.orthogonal` as
   "{pretrain.<name>}". `config` is its run configuration, over `[base]` without
@@ -123,6 +124,16 @@ def load_experiment(path):
         if _label(raw["compare"]["reference"]) not in values:
             raise ConfigError("compare.reference", f"{raw['compare']['reference']!r} is not a value of compare.key "
                                                    f"'{key}' ({', '.join(sorted(values)) or 'none'})")
+        pairs = raw["compare"].get("pairs", [])
+        if not isinstance(pairs, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
+            raise ConfigError("compare.pairs", f"give a list of [a, b] pairs of compare.key's values, got {pairs!r}")
+        for value in (value for pair in pairs for value in pair):
+            if _label(value) not in values:
+                raise ConfigError("compare.pairs", f"{value!r} is not a value of compare.key '{key}' "
+                                                   f"({', '.join(sorted(values))})")
+    elif "pairs" in raw.get("compare", {}):
+        raise ConfigError("compare.pairs", "pairs adds comparisons to those against compare.reference; set reference "
+                                           "(without it every pair of values is compared)")
     _check_pretrain(raw.get("pretrain", {}))
     if "probe" in raw:
         raw["probe"] = check_probe(raw["probe"])
@@ -547,6 +558,7 @@ def summarise(experiment, results):
     select = select if isinstance(select, list) else [select]
     compare = experiment.get("compare", {}).get("key")
     reference = experiment.get("compare", {}).get("reference")
+    wanted = [tuple(_label(value) for value in pair) for pair in experiment.get("compare", {}).get("pairs", [])]
     paired = experiment.get("compare", {}).get("paired") or [k for k in grid_keys if k in REPEAT_KEYS]
     group_keys = [k for k in grid_keys if k not in select and k not in paired]
 
@@ -581,6 +593,11 @@ def summarise(experiment, results):
             for a, b in itertools.combinations(rows, 2):
                 if reference is not None and b["group"][compare] == _label(reference):
                     a, b = b, a  # differences are b − reference
+                if (b["group"][compare], a["group"][compare]) in wanted:
+                    a, b = b, a  # differences are b − a, as `pairs` gives them
+                if reference is not None and a["group"][compare] != _label(reference) \
+                        and (a["group"][compare], b["group"][compare]) not in wanted:
+                    continue
                 labels = _condition(a, rows, compare), _condition(b, rows, compare)
                 comparison = _comparison(dict(context), labels, [(a, b)])
                 if comparison is not None:
