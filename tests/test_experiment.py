@@ -85,6 +85,21 @@ def test_summary_selects_on_validation_and_pairs_folds(tmp_path):
     assert "shown as \"-\" is not set by that condition" in markdown
 
 
+def test_selection_compares_candidates_on_the_folds_they_share(tmp_path):
+    experiment = load_experiment(_write(tmp_path, GRID))
+    a, b = [0.5, 1.0, 2.0], [0.7, 1.0, 1.428]
+    results = [_result(fold, "real", None, 0.5, 0.5, 0.5) for fold in range(3)]
+    results += [_result(fold, "mts", a, val, 0.6, 0.6) for fold, val in enumerate([0.60, 0.62, 0.10])]
+    results += [_result(fold, "mts", b, 0.58, 0.7, 0.7) for fold in range(2)]  # fold 2 runs the other set only
+    chosen = {c["group"]["model.variant"]: c for c in summarise(experiment, results)["chosen"]}
+    # on folds 0 and 1 a beats b (0.61 against 0.58); over all its folds a's mean (0.44) would lose
+    assert chosen["mts"]["selected"] == {"model.options.scales": "0.5-1.0-2.0"}
+    assert chosen["mts"]["val_uar"] == pytest.approx(0.61) and chosen["mts"]["runs"] == 3
+    assert chosen["mts"]["selected_on"] == ["fold=0", "fold=1"] and chosen["real"]["selected_on"] == ["fold=0", "fold=1", "fold=2"]
+    markdown = summary_markdown(summarise(experiment, results))
+    assert "| model.variant=mts | model.options.scales=0.5-1.0-2.0 (compared on fold=0; fold=1) | 3 |" in markdown
+
+
 @pytest.mark.parametrize(
     "text, key, message",
     [

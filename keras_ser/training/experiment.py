@@ -13,7 +13,9 @@ optionally:
   (`condition=<label>` in run names) that sets no configuration key, so that
   `[compare] key = "condition"` compares conditions that differ in several keys;
 - `[select]`: `keys` whose best value is chosen on the validation UAR for each
-  setting of the other keys (like the thesis's search of MTS scale sets);
+  setting of the other keys (like the thesis's search of MTS scale sets), the
+  candidates compared on the paired runs (seeds, folds) they all have; so the
+  other seeds may run the chosen value alone;
 - `[compare]`: `key`, the key whose values are compared (e.g. `model.variant`),
   with runs paired over `paired` (default: the folds, seeds or held-out
   speakers in the grid) and a two-sided Wilcoxon signed-rank test and a 95 %
@@ -565,17 +567,24 @@ def summarise(experiment, results):
     chosen = []
     for group in sorted({_key_of(r["settings"], group_keys) for r in results}):
         members = [r for r in results if _key_of(r["settings"], group_keys) == group]
+        candidates = {}
+        for r in members:
+            candidates.setdefault(_key_of(r["settings"], select), []).append(r)
+        # Compared on the paired runs every candidate has (if any): a mean over other seeds would not compare like with like.
+        common = set.intersection(*({_key_of(r["settings"], paired) for r in runs} for runs in candidates.values()))
         best_value, best_score = None, -np.inf
-        for value in sorted({_key_of(r["settings"], select) for r in members}):
-            candidates = [r for r in members if _key_of(r["settings"], select) == value]
-            score = float(np.mean([r["val"]["uar"] for r in candidates]))
+        for value in sorted(candidates):
+            score = float(np.mean([r["val"]["uar"] for r in candidates[value]
+                                   if not common or _key_of(r["settings"], paired) in common]))
             if score > best_score:
                 best_value, best_score = value, score
-        picked = [r for r in members if _key_of(r["settings"], select) == best_value]
+        picked = candidates[best_value]
+        compared_on = sorted(common) if common else sorted({_key_of(r["settings"], paired) for r in picked})
         chosen.append({
             "group": dict(zip(group_keys, group)),
             "selected": dict(zip(select, best_value)) if select else {},
             "val_uar": best_score,
+            "selected_on": [",".join(_short(k, v) for k, v in zip(paired, key)) for key in compared_on],
             "runs": len(picked),
             **{f"{key}_range": _range([r.get(key) for r in picked]) for key in EPOCH_KEYS},
             **_test_scores(picked, paired),
@@ -751,6 +760,8 @@ def summary_markdown(summary):
              "|---|---|---|---|---|---|---|"]
     for c in summary["chosen"]:
         selected = ", ".join(f"{k}={v}" for k, v in c["selected"].items()) or "-"
+        if c["selected"] and len(c.get("selected_on", [])) < c["runs"]:
+            selected += f" (compared on {'; '.join(c['selected_on'])})"
         epochs = [span(c.get(f"{key}_range")) for key in EPOCH_KEYS]
         lines.append(f"| {_setting(c)} | {selected} | {c['runs']} | {mean_std(c, 'accuracy')} | {mean_std(c, 'uar')} | "
                      + " | ".join(epochs) + " |")
