@@ -338,6 +338,32 @@ corpora = ["emodb", "ravdess"]
     assert json.loads((out / "summary.json").read_text())["chosen"] == summary["chosen"]
     assert main(["experiment", str(path), "--runs-dir", str(runs_dir), "--plan"]) == 0
     assert "finished pretrain/speaker/corpora=ravdess" in capsys.readouterr().out
+    # another machine continues from the summary and the speaker network kept beside it: neither is trained again
+    kept = tmp_path / "kept"
+    (kept / pretrained.relative_to(out)).mkdir(parents=True)
+    for name in ("config.toml", "metrics.json", "model.keras"):
+        (kept / pretrained.relative_to(out) / name).write_bytes((pretrained / name).read_bytes())
+    record = json.loads((out / "summary.json").read_text())
+    record["results"] = [r for r in record["results"] if r["name"] != at_run.name]  # as if it had not run
+    (kept / "summary.json").write_text(json.dumps(record))
+    elsewhere = tmp_path / "elsewhere"
+    command = ["experiment", str(path), "--runs-dir", str(elsewhere), "--recorded", str(kept / "summary.json")]
+    assert main([*command, "--plan"]) == 0
+    assert "recorded pretrain/speaker/corpora=ravdess" in capsys.readouterr().out
+    assert main([*command, "--no-isolate"]) == 0
+    printed = capsys.readouterr().out
+    assert "[pretrain] pretrain/speaker/corpora=ravdess: taken from" in printed and "taking 1 of 2 runs" in printed
+    restored = elsewhere / "mini_claims" / pretrained.relative_to(out)
+    assert (restored / "model.keras").read_bytes() == (pretrained / "model.keras").read_bytes()
+    assert not (restored / "history.csv").exists()  # copied, not trained
+    assert (elsewhere / "mini_claims" / at_run.name / "probe.json").is_file()
+    assert not (elsewhere / "mini_claims" / "test_corpus=emodb,seed=0,condition=baseline").exists()
+    continued = json.loads((elsewhere / "mini_claims" / "summary.json").read_text())
+    assert continued["pretraining"] == summary["pretraining"]  # the same network: no second, "recorded" row
+    kept_config = kept / pretrained.relative_to(out) / "config.toml"
+    kept_config.write_text(kept_config.read_text().replace("seed = 0", "seed = 5"))
+    assert main([*command[:3], str(tmp_path / "third"), *command[4:], "--no-isolate"]) == 2
+    assert "holds a run of another configuration (seed: 5 -> 0)" in capsys.readouterr().err
     print(f"first call {first_s:.1f} s")
 
 

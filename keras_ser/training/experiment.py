@@ -46,7 +46,9 @@ On the TensorFlow backend each run trains in its own process (see `processes`);
 `workers=N` trains N runs at once, each in its own process, the pretrainings first.
 `recorded=<summary.json>` continues an experiment on another machine: the runs that
 an earlier summary of it records count as finished (their recorded scores and probe
-are summarised), so only the others are trained.
+are summarised), so only the others are trained, and the pretrained networks kept
+beside that summary (`pretrain/<name>/<label>/` with its config.toml, metrics.json
+and model.keras) are used instead of being trained again.
 """
 
 import copy
@@ -55,6 +57,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -82,6 +85,7 @@ PRETRAIN_REFERENCE = re.compile(r"\{pretrain\.([A-Za-z0-9_]+)\}")
 MATCHING_KEYS = ("data.segment_seconds", "data.frame_length", "data.hop_length", "data.time_steps",
                  "data.frequency_bins", "data.mel_bins", "data.compression", "data.features", "data.rhemo_model",
                  "data.normalization", "model.builder", "model.variant", "model.options")
+KEPT_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE)  # a pretrained network kept beside a summary
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
 # The experiments/ folder of the current directory, else of this source checkout.
@@ -379,12 +383,14 @@ def recorded_results(path, experiment):
 def plan_experiment(name, runs_dir="runs", recorded=None):
     """The experiment's name and (run name, status) for each of its runs, in training order.
 
-    The status is "finished", "recorded" (in the summary.json `recorded`, not in `runs_dir`) or "pending".
+    The status is "finished", "recorded" (in the summary.json `recorded`, or a network kept beside it, not in
+    `runs_dir`) or "pending".
     A pretraining comes before the first run that needs it, named `pretrain/<name>/<label>`.
     """
     experiment = load_experiment(find_experiment(name))
     out = Path(runs_dir) / experiment["name"]
     runs = expand(experiment)
+    kept = Path(recorded).parent if recorded else None
     recorded = recorded_results(recorded, experiment)[0] if recorded else {}
     planned, listed = [], set()
     for (_, config), needs in zip(runs, pretraining_plan(experiment, runs)):
@@ -395,7 +401,8 @@ def plan_experiment(name, runs_dir="runs", recorded=None):
             if (pretraining, label) not in listed:
                 listed.add((pretraining, label))
                 folder = _pretrain_dir(out, pretraining, label)
-                status = "finished" if (folder / METRICS_FILE).exists() else "pending"
+                status = "finished" if (folder / METRICS_FILE).exists() else \
+                    "recorded" if kept and _kept_pretraining(kept, out, folder) else "pending"
                 planned.append((f"{PRETRAIN_DIR}/{pretraining}/{label}", status))
         planned.append((config.name, "finished" if _finished(out, config) else "pending"))
     return experiment["name"], planned
@@ -456,6 +463,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     plan = pretraining_plan(experiment, runs)
     runs = [(settings, _resolved(config, needs, out), needs) for (settings, config), needs in zip(runs, plan)]
     planned = len(runs)
+    recorded_path = recorded
     recorded, recorded_pretrainings = recorded_results(recorded, experiment) if recorded else ({}, [])
     recorded = {name: result for name, result in recorded.items() if not _finished(out, configs[name])}
     if recorded and progress:
@@ -472,6 +480,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                     if config.name not in recorded for _, name, label, pretrained in needs}
     for folder, pretrained in pretrainings.items():
         check_run_dir(pretrained, folder, hint=EXPERIMENT_HINT)
+    if recorded and not summary_only:
+        _restore_pretrainings(Path(recorded_path).parent, out, pretrainings, progress)
     for _, config, _ in runs:
         check_run_dir(config, out / config.name, hint=EXPERIMENT_HINT)
     if workers > 1 and not summary_only:
@@ -517,6 +527,26 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
         plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals, groups=contexts,
                                 title=f"{experiment['name']}: paired Δ test UAR (b − a), mean and 95 % bootstrap interval")
     return summary
+
+
+def _kept_pretraining(kept, out, folder):
+    """The folder under `kept` with every KEPT_FILES of the pretraining `folder` (under `out`), else None."""
+    source = kept / folder.relative_to(out)
+    return source if all((source / name).is_file() for name in KEPT_FILES) else None
+
+
+def _restore_pretrainings(kept, out, pretrainings, progress):
+    """Copy each pretrained network that `out` lacks from `kept` (the folder of a recorded summary), if kept there."""
+    for folder, pretrained in pretrainings.items():
+        source = _kept_pretraining(kept, out, folder)
+        if (folder / METRICS_FILE).exists() or source is None:
+            continue
+        check_run_dir(pretrained, source, hint="delete that folder to train this network again")
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in KEPT_FILES:
+            shutil.copy2(source / name, folder / name)
+        if progress:
+            print(f"[pretrain] {folder.relative_to(out)}: taken from {source}", flush=True)
 
 
 def _pretraining_results(out, pretrainings, recorded=()):
