@@ -463,7 +463,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     plan = pretraining_plan(experiment, runs)
     runs = [(settings, _resolved(config, needs, out), needs) for (settings, config), needs in zip(runs, plan)]
     planned = len(runs)
-    recorded_path = recorded
+    kept = Path(recorded).parent if recorded else None  # the recorded summary's folder: networks may be kept there
     recorded, recorded_pretrainings = recorded_results(recorded, experiment) if recorded else ({}, [])
     recorded = {name: result for name, result in recorded.items() if not _finished(out, configs[name])}
     if recorded and progress:
@@ -480,8 +480,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                     if config.name not in recorded for _, name, label, pretrained in needs}
     for folder, pretrained in pretrainings.items():
         check_run_dir(pretrained, folder, hint=EXPERIMENT_HINT)
-    if recorded and not summary_only:
-        _restore_pretrainings(Path(recorded_path).parent, out, pretrainings, progress)
+    if kept and not summary_only:
+        _restore_pretrainings(kept, out, pretrainings, progress)
     for _, config, _ in runs:
         check_run_dir(config, out / config.name, hint=EXPERIMENT_HINT)
     if workers > 1 and not summary_only:
@@ -630,13 +630,11 @@ def summarise(experiment, results):
         for context in contexts:
             rows = [c for c in chosen if all(c["group"][k] == v for k, v in context)]
             for a, b in itertools.combinations(rows, 2):
-                if reference is not None and b["group"][compare] == _label(reference):
-                    a, b = b, a  # differences are b − reference
-                if (b["group"][compare], a["group"][compare]) in wanted:
-                    a, b = b, a  # differences are b − a, as `pairs` gives them
-                if reference is not None and a["group"][compare] != _label(reference) \
-                        and (a["group"][compare], b["group"][compare]) not in wanted:
-                    continue
+                if reference is not None:  # only against it, and the `pairs` wanted
+                    if b["group"][compare] == _label(reference) or (b["group"][compare], a["group"][compare]) in wanted:
+                        a, b = b, a  # differences are b − reference, or b − a as `pairs` gives them
+                    if a["group"][compare] != _label(reference) and (a["group"][compare], b["group"][compare]) not in wanted:
+                        continue
                 labels = _condition(a, rows, compare), _condition(b, rows, compare)
                 comparison = _comparison(dict(context), labels, [(a, b)])
                 if comparison is not None:
