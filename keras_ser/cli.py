@@ -83,7 +83,7 @@ def _experiment(args):
         return
     summary = run_experiment(args.name, runs_dir=args.runs_dir, keep_models=not args.discard_models,
                              isolate=args.isolate, summary_only=args.summary_only, workers=args.workers,
-                             recorded=args.recorded)
+                             recorded=args.recorded, only=args.only)
     print(f"summary written to {args.runs_dir}/{summary['name']}/summary.md")
 
 
@@ -374,6 +374,9 @@ def build_parser():
     only.add_argument("--summary-only", action="store_true",
                       help="train nothing: summarise the runs finished so far (also while the experiment "
                            "still runs in another process)")
+    only.add_argument("--only", metavar="REGEX",
+                      help="train only the runs whose names match (e.g. 'seed=0,'), and summarise them with the "
+                           "runs finished so far")
     only.add_argument("--plan", action="store_true",
                       help="train nothing: list the runs in the order they train, each finished or pending")
     experiment.set_defaults(handler=_experiment)

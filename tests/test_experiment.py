@@ -202,6 +202,16 @@ key = "model.variant"
         continued = json.loads((elsewhere / "summary.json").read_text())
         assert [r["name"] for r in continued["results"]] == [runs[1].name, runs[0].name]  # in the experiment's order
         assert continued["results"][0] == kept and "Partial" not in (elsewhere / "summary.md").read_text()
+        # --only trains the runs it matches, and summarises them with the others finished
+        only = tmp_path / "only"
+        for pattern, message in (("(", "only='(' is not a regular expression"),
+                                 ("seed=", "only='seed=' matches none of the 2 runs of experiment 'tiny_experiment'")):
+            assert main(["experiment", str(path), "--runs-dir", str(only), "--only", pattern]) == 2
+            assert message in capsys.readouterr().err
+        assert main(["experiment", str(path), "--runs-dir", str(only), "--no-isolate", "--only", "variant=mts$"]) == 0
+        assert "1 of 2 runs match 'variant=mts$'" in capsys.readouterr().out
+        assert [run.name for run in (only / "tiny_experiment").iterdir() if run.is_dir()] == ["fold=0,variant=mts"]
+        assert "**Partial: 1 of 2 runs have finished.**" in (only / "tiny_experiment" / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("workers, seeds", [(1, [0]), (2, [0, 1, 2])])

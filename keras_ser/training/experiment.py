@@ -436,7 +436,7 @@ def _train_concurrently(jobs, workers, cache_dir, progress):
 
 
 def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_models=True, isolate=None,
-                   summary_only=False, workers=1, recorded=None):
+                   summary_only=False, workers=1, recorded=None, only=None):
     """Train every run of an experiment (skipping finished ones) and write its summary.
 
     A run folder holding a run of another configuration (the experiment file changed) raises
@@ -448,7 +448,9 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     `summary_only=True` trains nothing and summarises the runs finished so far. `workers` > 1 trains that many
     runs at once, each in its own process (the pretrainings first, as the runs need them), then probes and
     summarises them in this one. `recorded`, an earlier summary.json of this experiment (see
-    `recorded_results`), supplies the results of the runs it records that `runs_dir` lacks.
+    `recorded_results`), supplies the results of the runs it records that `runs_dir` lacks. `only`, a regular
+    expression, trains only the runs whose names it matches (e.g. one seed first) and summarises them with the
+    runs finished or recorded.
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a whole number of runs trained at once, at least 1, not {workers!r}")
@@ -476,6 +478,19 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                                     "run it without --summary-only first")
         if progress:
             print(f"summarising the {len(runs)} of {planned} runs that have finished", flush=True)
+    elif only is not None:
+        try:
+            pattern = re.compile(only)
+        except re.error as error:
+            raise ValueError(f"only={only!r} is not a regular expression ({error})") from None
+        matching = [config.name for _, config, _ in runs if pattern.search(config.name)]
+        if not matching:
+            raise ValueError(f"only={only!r} matches none of the {planned} runs of experiment '{experiment['name']}'; "
+                             "`keras-ser experiment NAME --plan` lists their names")
+        runs = [(settings, config, needs) for settings, config, needs in runs
+                if config.name in matching or _finished(out, config) or config.name in recorded]
+        if progress:
+            print(f"{len(matching)} of {planned} runs match {only!r}; the others are summarised if finished", flush=True)
     pretrainings = {_pretrain_dir(out, name, label): pretrained for _, config, needs in runs
                     if config.name not in recorded for _, name, label, pretrained in needs}
     for folder, pretrained in pretrainings.items():
