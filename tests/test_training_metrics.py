@@ -224,6 +224,17 @@ def test_plot_confusion_matrix_writes_png(tmp_path):
         plot_confusion_matrix(MATRIX, NAMES[:2], tmp_path / "bad.png")
 
 
+def test_a_confusion_matrix_of_hundreds_of_classes_stays_a_bounded_figure(tmp_path):
+    from keras_ser.training.plots import MAX_MATRIX_SIDE, _DPI
+
+    classes = 300  # a text task's words and sentences: the figure once grew to 230 inches and over 14 GB
+    matrix = np.diag(np.arange(1, classes + 1)) + 1
+    path = plot_confusion_matrix(matrix, [f"word {i}" for i in range(classes)], tmp_path / "cm.png")
+    assert_png(path)
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert height <= MAX_MATRIX_SIDE * _DPI and width <= (MAX_MATRIX_SIDE + 1.2) * _DPI
+
+
 def test_plot_history_writes_one_png_per_metric(tmp_path, monkeypatch):
     import keras_ser.training.plots as plots
 

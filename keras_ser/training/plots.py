@@ -17,13 +17,20 @@ from keras_ser.training.metrics import validate_confusion_matrix
 
 LAYER_PLOT_KINDS = ("bar", "box")
 _DPI = 120
+# A confusion matrix grows with its classes up to this side (inches); beyond ANNOTATED_CLASSES its cells are too
+# small to print numbers in, so colours alone show it and about LABELLED_CLASSES of the class names are shown.
+# (A text task's 300 classes made a 230-inch figure, which took over 14 GB.)
+MAX_MATRIX_SIDE = 24.0
+ANNOTATED_CLASSES = 30
+LABELLED_CLASSES = 60
 
 
 def plot_confusion_matrix(matrix, class_names, path, normalize=True, title=None):
     """Write a confusion-matrix heat map (rows true, columns predicted) to `path`; returns the path.
 
     With `normalize`, colours and labels are the percentage of each true class
-    (rows with no examples stay 0) and each cell also shows its count.
+    (rows with no examples stay 0) and each cell also shows its count. Beyond ANNOTATED_CLASSES classes the
+    cells carry no numbers, and every k-th class name is shown so that at most LABELLED_CLASSES are.
     """
     class_names = [str(name) for name in class_names]
     counts = validate_confusion_matrix(matrix, class_names)
@@ -36,19 +43,21 @@ def plot_confusion_matrix(matrix, class_names, path, normalize=True, title=None)
         values = counts.astype(np.float64)
         vmax, colour_label = max(float(values.max()), 1.0), "examples"
 
-    side = 2.5 + 0.75 * num_classes
+    side = min(2.5 + 0.75 * num_classes, MAX_MATRIX_SIDE)
     figure = _figure((side + 1.2, side))
     axes = figure.add_subplot()
     image = axes.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax)
     figure.colorbar(image, ax=axes, label=colour_label)
     font_size = max(6, 11 - num_classes // 3)
-    for row in range(num_classes):
+    for row in range(num_classes if num_classes <= ANNOTATED_CLASSES else 0):
         for column in range(num_classes):
             text = f"{values[row, column]:.1f}%\n({counts[row, column]})" if normalize else str(counts[row, column])
             colour = "white" if values[row, column] > 0.6 * vmax else "black"
             axes.text(column, row, text, ha="center", va="center", color=colour, fontsize=font_size)
-    axes.set_xticks(range(num_classes), class_names, rotation=45, ha="right", rotation_mode="anchor")
-    axes.set_yticks(range(num_classes), class_names)
+    shown = range(0, num_classes, -(-num_classes // LABELLED_CLASSES))
+    names = [class_names[i] for i in shown]
+    axes.set_xticks(shown, names, rotation=45, ha="right", rotation_mode="anchor", fontsize=min(10, font_size))
+    axes.set_yticks(shown, names, fontsize=min(10, font_size))
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     if title is None:
