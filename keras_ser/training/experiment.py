@@ -345,9 +345,9 @@ def _finished(out, config):
     return (out / config.name / METRICS_FILE).exists()
 
 
-def recorded_results(path, experiment):
-    """Run name -> result, of the runs of `experiment` that the summary.json at `path` records, and the
-    pretrainings it records.
+def recorded_results(path, experiment, configs):
+    """Run name -> result, of the runs of `experiment` (`configs`: run name -> its configuration) that the
+    summary.json at `path` records, and the pretrainings it records.
 
     Results recorded with their configuration must match the run's configuration now (else
     ChangedConfigError); results from summaries written before configurations were recorded are
@@ -365,7 +365,6 @@ def recorded_results(path, experiment):
         raise ValueError(f"'{path}' is not a summary.json written by `keras-ser experiment` ({error!r})") from None
     if summary.get("name") != experiment["name"]:
         raise ValueError(f"'{path}' summarises experiment '{summary.get('name')}', not '{experiment['name']}'")
-    configs = {config.name: config for _, config in expand(experiment)}
     recorded = {}
     for result in results:
         config = configs.get(result.get("name"))
@@ -391,7 +390,8 @@ def plan_experiment(name, runs_dir="runs", recorded=None):
     out = Path(runs_dir) / experiment["name"]
     runs = expand(experiment)
     kept = Path(recorded).parent if recorded else None
-    recorded = recorded_results(recorded, experiment)[0] if recorded else {}
+    configs = {config.name: config for _, config in runs}
+    recorded = recorded_results(recorded, experiment, configs)[0] if recorded else {}
     planned, listed = [], set()
     for (_, config), needs in zip(runs, pretraining_plan(experiment, runs)):
         if config.name in recorded and not _finished(out, config):
@@ -466,7 +466,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
     runs = [(settings, _resolved(config, needs, out), needs) for (settings, config), needs in zip(runs, plan)]
     planned = len(runs)
     kept = Path(recorded).parent if recorded else None  # the recorded summary's folder: networks may be kept there
-    recorded, recorded_pretrainings = recorded_results(recorded, experiment) if recorded else ({}, [])
+    recorded, recorded_pretrainings = recorded_results(recorded, experiment, configs) if recorded else ({}, [])
     recorded = {name: result for name, result in recorded.items() if not _finished(out, configs[name])}
     if recorded and progress:
         print(f"taking {len(recorded)} of {planned} runs from the summary they are recorded in", flush=True)
