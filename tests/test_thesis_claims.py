@@ -11,10 +11,12 @@ import pytest
 from keras_ser.cli import main
 from keras_ser.layers.mts_conv import resampled_length
 from keras_ser.training import ConfigError
+from keras_ser.training.config import dump_toml
 from keras_ser.training.experiment import (
-    expand, load_experiment, pretraining_plan, summarise, summary_markdown)
+    _resolved, _reuse_first_stage, expand, load_experiment, pretraining_plan, summarise, summary_markdown)
 from keras_ser.training.metrics import bootstrap_mean_interval
 from keras_ser.training.plots import plot_paired_differences
+from keras_ser.training.run import check_run_dir, first_stage, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -256,6 +258,45 @@ def test_thesis_claims_loco_pretrains_on_the_training_corpora_only():
             assert pretrained.data.task == name and pretrained.model == config.model
             networks[name, label] = pretrained
     assert len(networks) == 8  # one per held-out corpus and task
+
+
+def test_a_dual_run_takes_its_stage_1_from_the_finished_anti_transfer_run_of_that_configuration(tmp_path):
+    experiment = load_experiment(REPO / "experiments" / "thesis_claims_loco.toml")
+    out = tmp_path / "thesis_claims_loco"
+    runs = expand(experiment)
+    runs = [(settings, _resolved(config, needs, out), needs)
+            for (settings, config), needs in zip(runs, pretraining_plan(experiment, runs))]
+    by_name = {config.name: config for _, config, _ in runs}
+
+    def named(**wanted):
+        (config,) = [c for s, c, _ in runs if all(s.get(k) == v for k, v in wanted.items())]
+        return config
+
+    common = {"data.test_corpus": "tess", "seed": 1}
+    dual = named(**common, condition="dual_at", **{"strategy.at_layers": [2]})
+    control = named(**common, condition="baseline_twice")
+    for beta, wall_time in ((1.0, 7.5), (3.0, 9.0)):  # finished AT runs at layer 2; beta 1 is dual's stage 1
+        folder = out / named(**common, condition="at", **{"strategy.at_layers": [2], "strategy.beta": beta}).name
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "config.toml").write_text(dump_toml(by_name[folder.name]))
+        (folder / "metrics.json").write_text(json.dumps({"wall_time_s": wall_time}))
+        (folder / "model.keras").write_bytes(f"network of beta {beta}".encode())
+        (folder / "probe.json").write_text("{}")
+    stage_dir = out / dual.name / "stage1"
+    stage_dir.mkdir(parents=True)
+    (stage_dir / "history.csv").write_text("epoch\n0\n")  # an unfinished stage 1: replaced
+    for config in (dual, control):
+        _reuse_first_stage(config, runs, out, progress=False)
+    source = named(**common, condition="at", **{"strategy.at_layers": [2], "strategy.beta": 1.0}).name
+    assert (stage_dir / "REUSED_FROM").read_text() == source + "\n"
+    assert (stage_dir / "model.keras").read_bytes() == b"network of beta 1.0"
+    assert sorted(p.name for p in stage_dir.iterdir()) == ["REUSED_FROM", "config.toml", "metrics.json", "model.keras"]
+    check_run_dir(first_stage(dual), stage_dir)  # the stage's own configuration, under the dual run's name
+    assert train(first_stage(dual), stage_dir, progress=False) == {"wall_time_s": 7.5}  # finished: not trained
+    assert not (out / control.name).exists()  # its stage 1 (beta 0) is no run of the experiment
+    other = named(**{**common, "seed": 0}, condition="dual_at", **{"strategy.at_layers": [2]})
+    _reuse_first_stage(other, runs, out, progress=False)  # seed 0's AT run has not run
+    assert not (out / other.name).exists()
 
 
 def _mini_corpora(root, corpus_root):

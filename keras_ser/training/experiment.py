@@ -69,10 +69,10 @@ from keras_ser.datasets.cache import CACHE_ENV
 from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml
 from keras_ser.training.metrics import bootstrap_mean_interval, wilcoxon_signed_rank
 from keras_ser.training.plots import plot_paired_differences, plot_paired_scores
-from keras_ser.training.probe import check_probe, probe_run
+from keras_ser.training.probe import PROBE_FILE, check_probe, probe_run
 from keras_ser.training.processes import isolate_by_default, run_child
-from keras_ser.training.run import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, ChangedConfigError, check_run_dir,
-                                    config_changes, train)
+from keras_ser.training.run import (CHECKPOINTS, CONFIG_FILE, FIRST_STAGE_DIR, LOCK_FILE, METRICS_FILE, MODEL_FILE,
+                                    ChangedConfigError, check_run_dir, config_changes, first_stage, train)
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
@@ -86,6 +86,7 @@ MATCHING_KEYS = ("data.segment_seconds", "data.frame_length", "data.hop_length",
                  "data.frequency_bins", "data.mel_bins", "data.compression", "data.features", "data.rhemo_model",
                  "data.normalization", "model.builder", "model.variant", "model.options")
 KEPT_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE)  # a pretrained network kept beside a summary
+REUSED_FROM_FILE = "REUSED_FROM"  # in a dual run's stage 1 copied from another run: that run's name
 EPOCH_KEYS = ("best_epoch", "epochs_run")  # a run's metrics.json fields that the summary gives as ranges
 EXPERIMENT_HINT = "delete that folder to train this configuration, or give the experiment another --runs-dir"
 # The experiments/ folder of the current directory, else of this source checkout.
@@ -504,6 +505,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             print(f"training {workers} runs at once, each in its own process", flush=True)
         _train_concurrently([(pretrained, folder) for folder, pretrained in pretrainings.items()], workers, cache_dir,
                             progress)
+        for _, config, _ in runs:
+            _reuse_first_stage(config, runs, out, progress)
         _train_concurrently([(config, out / config.name) for _, config, _ in runs if config.name not in recorded],
                             workers, cache_dir, progress)
     for number, (settings, config, needs) in enumerate(runs, 1):
@@ -521,6 +524,7 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
                     run(pretrained, folder, cache_dir=cache_dir, progress=progress)
             if progress:
                 print(f"[{number}/{len(runs)}] {config.name}", flush=True)
+            _reuse_first_stage(config, runs, out, progress)
             metrics = run(config, out / config.name, cache_dir=cache_dir, progress=progress)
         probe = probe_run(out / config.name, experiment["probe"], cache_dir) if "probe" in experiment else None
         if not keep_models:
@@ -542,6 +546,27 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
         plot_paired_differences(differences, out / "summary_differences.png", intervals=intervals, groups=contexts,
                                 title=f"{experiment['name']}: paired Δ test UAR (b − a), mean and 95 % bootstrap interval")
     return summary
+
+
+def _reuse_first_stage(config, runs, out, progress):
+    """Copy into the unfinished dual anti-transfer run `config` its stage 1 from a finished run of `runs` with that
+    stage's configuration (e.g. the anti-transfer run at the same layer, beta and seed), so it is not trained twice."""
+    stage_dir = out / config.name / FIRST_STAGE_DIR
+    if config.strategy.kind != "dual_anti_transfer" or _finished(out, config) or (stage_dir / METRICS_FILE).exists():
+        return
+    stage = first_stage(config)
+    for _, other, _ in runs:
+        source = out / other.name
+        if (other.strategy.kind == stage.strategy.kind and (source / MODEL_FILE).exists() and _finished(out, other)
+                and not config_changes(dataclasses.replace(other, name=stage.name).to_dict(), stage)):
+            if stage_dir.exists():  # an unfinished stage 1
+                shutil.rmtree(stage_dir)
+            shutil.copytree(source, stage_dir, ignore=shutil.ignore_patterns(CHECKPOINTS, LOCK_FILE, PROBE_FILE))
+            (stage_dir / CONFIG_FILE).write_text(dump_toml(stage))
+            (stage_dir / REUSED_FROM_FILE).write_text(other.name + "\n")
+            if progress:
+                print(f"{config.name}: stage 1 is the finished run {other.name}", flush=True)
+            return
 
 
 def _kept_pretraining(kept, out, folder):

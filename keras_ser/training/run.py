@@ -33,6 +33,7 @@ METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"
 LOCK_FILE = ".lock"
+FIRST_STAGE_DIR = "stage1"  # a dual anti-transfer run's first stage, inside its run directory
 RESTART_HINT = "pass restart=True (--restart) to discard it and train this configuration, or use another run directory"
 
 
@@ -54,6 +55,16 @@ def check_run_dir(config, run_dir, hint=RESTART_HINT):
         raise ChangedConfigError(f"'{run_dir}' holds a config.toml that cannot be read ({error}); {hint}") from None
     if changes:
         raise ChangedConfigError(f"'{run_dir}' holds a run of another configuration ({'; '.join(changes)}); {hint}")
+
+
+def first_stage(config):
+    """The anti-transfer run that the dual anti-transfer run `config` trains first (against its first network)."""
+    return _anti_transfer(config, config.strategy.orthogonal[:1])
+
+
+def _anti_transfer(config, orthogonal):
+    return dataclasses.replace(config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
+                                                                    orthogonal=orthogonal))
 
 
 def config_changes(stored, config):
@@ -225,14 +236,9 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
 
     init_from, earlier_s = None, 0.0  # earlier_s: stage 1's wall time, also when an earlier attempt ran it
     if config.strategy.kind == "dual_anti_transfer":
-        first = dataclasses.replace(
-            config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
-                                                 orthogonal=config.strategy.orthogonal[:1]))
-        earlier_s = train(first, run_dir / "stage1", cache_dir=cache_dir, progress=progress)["wall_time_s"]
-        init_from = run_dir / "stage1"
-        config = dataclasses.replace(
-            config, strategy=dataclasses.replace(config.strategy, kind="anti_transfer",
-                                                 orthogonal=config.strategy.orthogonal[1:]))
+        init_from = run_dir / FIRST_STAGE_DIR
+        earlier_s = train(first_stage(config), init_from, cache_dir=cache_dir, progress=progress)["wall_time_s"]
+        config = _anti_transfer(config, config.strategy.orthogonal[1:])
     started = time.time()
 
     data = prepare_data(config.data, seed=config.seed, cache_dir=cache_dir, progress=progress, training=config.training)
