@@ -445,8 +445,8 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
 
     `keep_models=False` deletes each run's model.keras files (a dual run's stage 1 too) once its
     metrics (and its probe) are written; pretrained orthogonal networks are kept. A dual anti-transfer run whose
-    stage 1 has the configuration of a finished run with its model kept takes a copy of that run as its stage 1. `isolate` trains
-    each run in its own process (default: on TensorFlow); the probe runs in this one.
+    stage 1 has the configuration of a finished run with its model kept takes a copy of that run as its stage 1.
+    `isolate` trains each run in its own process (default: on TensorFlow); the probe runs in this one.
     `summary_only=True` trains nothing and summarises the runs finished so far. `workers` > 1 trains that many
     runs at once, each in its own process (the pretrainings first, as the runs need them), then probes and
     summarises them in this one. `recorded`, an earlier summary.json of this experiment (see
