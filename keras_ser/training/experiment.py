@@ -506,10 +506,10 @@ def run_experiment(name, runs_dir="runs", cache_dir=None, progress=True, keep_mo
             print(f"training {workers} runs at once, each in its own process", flush=True)
         _train_concurrently([(pretrained, folder) for folder, pretrained in pretrainings.items()], workers, cache_dir,
                             progress)
-        for _, config, _ in runs:
+        jobs = [(config, out / config.name) for _, config, _ in runs if config.name not in recorded]
+        for config, _ in jobs:
             _reuse_first_stage(config, runs, out, progress)
-        _train_concurrently([(config, out / config.name) for _, config, _ in runs if config.name not in recorded],
-                            workers, cache_dir, progress)
+        _train_concurrently(jobs, workers, cache_dir, progress)
     for number, (settings, config, needs) in enumerate(runs, 1):
         if config.name in recorded:
             results.append(recorded[config.name])
