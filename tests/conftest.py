@@ -1,4 +1,3 @@
-import ctypes
 import os
 import subprocess
 import sys
@@ -56,17 +55,6 @@ def free_keras_state_after_each_module():
     import keras
 
     keras.backend.clear_session(free_memory=True)
-    _return_freed_memory()
-
-
-def _return_freed_memory():
-    """Hand the C heap's free pages back to the system (glibc keeps them otherwise): 2.80 instead of 3.06 GB after
-    test_models (measured)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to trim
-        return
-    libc.malloc_trim(0)
 
 
 @pytest.fixture(scope="session", autouse=True)
