@@ -25,6 +25,9 @@ from keras_ser.training import ConfigError, config_from_dict, load_config  # noq
 from keras_ser.training.baseline import PREDICTIONS_FILE  # noqa: E402
 from keras_ser.training.data import split_items  # noqa: E402
 
+# A slow module: its tests run in a child process beside the others (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="baselines")
+
 # openSMILE itself, in a process without TensorFlow (which it cannot share a process with).
 OPENSMILE_REFERENCE = textwrap.dedent("""
     import json, sys

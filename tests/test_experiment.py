@@ -8,6 +8,9 @@ from keras_ser.cli import main
 from keras_ser.training import ConfigError, load_config
 from keras_ser.training.experiment import expand, find_experiment, load_experiment, summarise, summary_markdown
 
+# A slow module: its tests run in a child process beside the others (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="experiment")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -136,8 +139,9 @@ def test_shipped_experiments_and_recipes_are_valid():
         assert load_config(path).validate().data.task == "emotion", path
 
 
-# One fold: two runs, each a child process, both at once, or in this one; pairing over folds is tested above.
-@pytest.mark.parametrize("isolate", ["--isolate", "--workers=2", "--no-isolate"])
+# One fold: two runs, both at once in child processes, or in this one, where the continuation below trains its
+# one run in a child (--isolate); pairing over folds is tested above.
+@pytest.mark.parametrize("isolate", ["--workers=2", "--no-isolate"])
 def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate):
     folds = 1
     path = _write(tmp_path, f"""
@@ -195,7 +199,7 @@ key = "model.variant"
                      "--recorded", str(recorded)]) == 0
         assert f"recorded {runs[1].name}" in capsys.readouterr().out
         assert main(["experiment", str(path), "--runs-dir", str(tmp_path / "elsewhere"), "--discard-models",
-                     "--no-isolate", "--recorded", str(recorded)]) == 0
+                     "--isolate", "--recorded", str(recorded)]) == 0
         assert "taking 1 of 2 runs from the summary they are recorded in" in capsys.readouterr().out
         elsewhere = tmp_path / "elsewhere" / "tiny_experiment"
         assert (elsewhere / runs[0].name / "metrics.json").is_file() and not (elsewhere / runs[1].name).exists()

@@ -23,6 +23,9 @@ from keras_ser.models import (
     vgg16,
 )
 
+# A slow module: its tests run in a child process beside the others (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="models")
+
 
 def trainable_count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)

@@ -18,6 +18,9 @@ from keras_ser.training.metrics import bootstrap_mean_interval
 from keras_ser.training.plots import plot_paired_differences
 from keras_ser.training.run import check_run_dir, first_stage, train
 
+# A slow module: its tests run in a child process beside the others (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="thesis_claims")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
