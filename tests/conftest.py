@@ -18,15 +18,17 @@ from keras_ser.datasets.cache import CACHE_ENV  # noqa: E402
 from keras_ser.datasets.paths import default_data_root  # noqa: E402
 
 ISOLATED_CHILD = "KERAS_SER_ISOLATED_TEST"  # in a child: the file its test reports go to
+_IN_CHILD = bool(os.environ.get(ISOLATED_CHILD))  # this process runs one group of isolated tests
 _lane = None  # this session's background lane, when it has isolated tests
 _cache_folder = None  # this session's feature caches, removed at its end
+_previous_cache = os.environ.get(CACHE_ENV)  # restored at the session's end
 
 
 def pytest_configure(config):
     """Feature caches go to a folder of this session (children, isolated tests' included, inherit it), never to
     ~/.cache; in a child, test reports go back to the parent."""
     global _cache_folder
-    if not os.environ.get(ISOLATED_CHILD):
+    if not _IN_CHILD:
         _cache_folder = tempfile.mkdtemp(prefix="keras-ser-test-features-")
         os.environ[CACHE_ENV] = _cache_folder
     else:
@@ -37,13 +39,16 @@ def pytest_unconfigure(config):
     if _lane is not None:
         _lane.stop()
     if _cache_folder is not None:
-        os.environ.pop(CACHE_ENV, None)
+        if _previous_cache is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = _previous_cache
         shutil.rmtree(_cache_folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
     """Isolated tests report last: their children run beside this process meanwhile."""
-    if not os.environ.get(ISOLATED_CHILD):
+    if not _IN_CHILD:
         items.sort(key=lambda item: _isolation_group(item) is not None)
 
 
@@ -54,7 +59,7 @@ def pytest_collection_finish(session):
         group = _isolation_group(item)
         if group is not None:
             groups.setdefault(group, []).append(item.nodeid)
-    if groups and not os.environ.get(ISOLATED_CHILD) and not session.config.option.collectonly:
+    if groups and not _IN_CHILD and not session.config.option.collectonly:
         _lane = _BackgroundLane(groups, session.config.rootpath)
 
 
@@ -93,7 +98,7 @@ class _BackgroundLane:
 
     TensorFlow never gives back the memory of a full-size network (building VGG16's 165 M weights leaves 2 GB
     behind), so the full-size networks run in children; so do whole slow modules, which the second CPU core then
-    runs while this process runs the rest. The suite's largest process went from 5.6 GB to 3.3-3.7 GB (measured).
+    runs while this process runs the rest. The suite's largest process went from 5.6 GB to 3.3-3.8 GB (measured).
     """
 
     def __init__(self, groups, rootpath):
