@@ -19,7 +19,8 @@ from keras_ser.training.strategies import load_orthogonal
 
 TINY = {
     "name": "tiny",
-    "data": {"corpora": ["emodb"], "max_items": 60},
+    "data": {"corpora": ["emodb"], "max_items": 60,
+             "segment_seconds": 1.0, "time_steps": 128, "frequency_bins": 64},
     "model": {"builder": "a2", "options": {"filters": 4, "hidden_units": 16}},
     "training": {"batch_size": 8, "epochs": 2},
 }
@@ -198,7 +199,8 @@ def test_cli_trains_a_tiny_config_on_real_clips(tmp_path, cli_run, capsys, front
     np.testing.assert_allclose(history["val_classification_loss"], history["val_loss"], rtol=1e-4)
     # model.keras holds the normaliser in front of the network: raw features in, class probabilities out
     model = keras.saving.load_model(run_dir / "model.keras")
-    shape = (front_end.get("time_steps", 512), front_end.get("frequency_bins", 128), 1)
+    data = {**TINY["data"], **front_end}
+    shape = (data["time_steps"], data["frequency_bins"], 1)
     assert tuple(model.input_shape[1:]) == shape
     probabilities = model.predict(np.random.default_rng(0).random((2, *shape), np.float32), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -362,11 +364,11 @@ def _plateau_learning_rates(monitored, start, factor, patience, min_delta=1e-4):
     return rates
 
 
-# With this seed on TensorFlow the validation loss rises in epochs 1-3: patience 1 reduces the rate before the
-# interruption (the backup must hold it), patience 2 counts one epoch on each side of it (the wait must survive).
+# With seed 1 on TensorFlow the validation loss is above epoch 0's in epochs 1-3: patience 1 reduces the rate before
+# the interruption (the backup must hold it), patience 2 counts one epoch on each side of it (the wait must survive).
 @pytest.mark.parametrize("patience", [1, 2])
 def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, data_root, patience):
-    config = tiny(training={"epochs": 7, "patience": 10, "reduce_lr_patience": patience, "reduce_lr_factor": 0.5})
+    config = tiny(seed=1, training={"epochs": 7, "patience": 10, "reduce_lr_patience": patience, "reduce_lr_factor": 0.5})
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir, callbacks=[_Interrupt()], progress=False)
@@ -374,7 +376,8 @@ def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, dat
     history = json.loads((run_dir / "history.json").read_text())
     expected = _plateau_learning_rates(history["val_loss"], config.optimizer.learning_rate, 0.5, patience)
     np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
-    assert len(set(expected)) > 1, history["val_loss"]  # the learning rate was reduced
+    # the first reduction follows epoch `patience`: epoch 1 (before the interruption) or epoch 2 (after it)
+    assert expected[patience + 1] < expected[patience] == expected[0], history["val_loss"]
 
 
 def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, cli_run):
@@ -419,7 +422,7 @@ def test_an_l2_run_can_stop_on_the_cross_entropy_alone(tmp_path, data_root):
 
 
 def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path, data_root):
-    config = tiny(training={"epochs": 4, "patience": 10, "monitor": "val_uar"})
+    config = tiny(seed=4, training={"epochs": 4, "patience": 10, "monitor": "val_uar"})
     metrics = train(config, tmp_path / "uar", progress=False)
     history = json.loads((tmp_path / "uar" / "history.json").read_text())
     assert len(history["val_uar"]) == 4 and (tmp_path / "uar" / "history_uar.png").is_file()
@@ -526,7 +529,8 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     spectrograms = np.random.default_rng(0).random((2, 512, 128, 1), np.float32) * 50
     embedding = encoder.predict(spectrograms, verbose=0)
     assert embedding.shape == (2, 64, 64, 4) and embedding.min() >= 0
-    config = tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "encoder.keras")},
+    config = tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "encoder.keras"),
+                        "segment_seconds": 4.0, "time_steps": 512, "frequency_bins": 128},  # the encoder's STFT
                   model={"builder": "a3", "variant": "quaternion", "options": {"filters": 4, "hidden_units": 8}},
                   training={"epochs": 1})
     metrics = train(config, tmp_path / "classifier", progress=False)
