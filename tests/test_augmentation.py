@@ -77,7 +77,7 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
         ({"training": {"augment": {"frequency_masks": 1, "frequency_mask_width": 0}}},
          "training.augment.frequency_mask_width", "positive integer, got 0"),
         ({"training": {"augment": {"time_masks": 1, "time_mask_width": 600}}}, "training.augment.time_mask_width",
-         "600 is wider than the features' 512 time steps"),
+         "600 is wider than the features' 128 time steps"),
         ({"data": {"mel_bins": 40}, "training": {"augment": {"frequency_masks": 1, "frequency_mask_width": 41}}},
          "training.augment.frequency_mask_width", "give at most 40"),
         ({"training": {"augment": {"speed": [0.9, 1.1]}}}, "training.augment.speed", "set data.crops = \"random\""),
@@ -283,6 +283,6 @@ def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp
             np.testing.assert_array_equal(got, expected)
         assert evaluate_part(network, augmented, part, 8) == evaluate_part(network, plain, part, 8)
     x, y = augmented.train_dataset(4)[0]
-    assert x.shape == (4, 512, 128, 1) and y.shape == (4, 4)
+    assert x.shape == (4, 128, 64, 1) and y.shape == (4, 4)  # tiny()'s 1-s windows of 64 bins
     train_clips = {item.path for item in augmented.parts["train"].segment_items()}
     assert len(augmented.loader.labels) == len(train_clips)  # one crop per utterance and epoch

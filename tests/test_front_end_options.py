@@ -178,7 +178,7 @@ def test_the_default_front_end_keeps_its_cache_key_and_new_options_get_their_own
     assert len(keys) == 4
 
 
-# EmoDB files of the four classes, short and long (08b03Tc: 9 s, three windows), for a run that caches only these.
+# EmoDB files of the four classes, short and long (08b03Tc: 9 s, several windows), for a run that caches only these.
 RUN_FILES = ["03a01Nc", "16b03Nb", "09b03Nb", "03a01Wa", "11b03Wb", "10b03Wb",
              "03a01Fa", "13b03Fd", "11a05Fc", "03a02Ta", "08b03Tc", "08b02Tc"]
 
@@ -199,7 +199,7 @@ def test_a_run_with_the_options_trains_and_its_preset_reproduces_it(tmp_path, co
                   training={"epochs": 1, "augment": augment, "balance": "class"})
     train(config, tmp_path / "run", progress=False)
     run_model = keras.saving.load_model(tmp_path / "run" / "model.keras")
-    assert run_model.input_shape == (None, 512, 40, 1)
+    assert run_model.input_shape == (None, 128, 40, 1)  # tiny()'s 1-s windows
     assert isinstance(run_model.get_layer("normalizer"), UtteranceNormalizer)
 
     preset_from_run(tmp_path / "run", tmp_path / "preset", half_precision=False, progress=False)
