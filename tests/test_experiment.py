@@ -147,7 +147,7 @@ def test_cli_runs_a_tiny_experiment(tmp_path, data_root, capsys, isolate):
     path = _write(tmp_path, f"""
 name = "tiny_experiment"
 [base]
-data = {{ corpora = ["emodb"], split = "fold", folds = 4, max_items = 80 }}
+data = {{ corpora = ["emodb"], split = "fold", folds = 4, max_items = 80, segment_seconds = 1.0, time_steps = 128, frequency_bins = 64 }}
 model = {{ builder = "compact_cnn", options = {{ filters = [4, 4] }} }}
 training = {{ batch_size = 16, epochs = 1 }}
 [grid]
