@@ -13,7 +13,7 @@ import pytest
 from keras_ser.layers import AntiTransferLoss, AntiTransferModel, conv_layers, find_conv_layer, post_activation_layer
 
 # A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="anti_transfer")
+pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
 
 AGGREGATIONS = ("gram", "mean", "sum", "max", "comp_mul")
 SIMILARITIES = ("cos_squared", "sigmoid_mse")

@@ -26,7 +26,7 @@ from keras_ser.training.baseline import PREDICTIONS_FILE  # noqa: E402
 from keras_ser.training.data import split_items  # noqa: E402
 
 # A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="baselines")
+pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
 
 # openSMILE itself, in a process without TensorFlow (which it cannot share a process with).
 OPENSMILE_REFERENCE = textwrap.dedent("""

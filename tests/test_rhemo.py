@@ -16,7 +16,7 @@ from keras_ser.models import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.rhemo import TrainingStage, rhemo_autoencoder, rhemo_losses, rhemo_targets
 
 # A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="rhemo")
+pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
 
 SMALL_INPUT = (64, 32, 1)  # embedding (8, 16, 4): heads of 128 inputs, for quick tests
 NARROW = 16  # head width where the width is not under test: 4096-unit heads hold 67 M parameters even here
