@@ -1,4 +1,5 @@
 import contextlib
+import functools
 import io
 import json
 import math
@@ -12,9 +13,10 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from test_training import tiny
 
 from keras_ser.cli import main
-from keras_ser.training import ConfigError, config_from_dict, load_config
+from keras_ser.training import ConfigError, load_config
 from keras_ser.training.data import prepare_data
 from keras_ser.training.run import build_network
 from keras_ser.tuning import MTS_SCALE_SETS, OBJECTIVE, SERHyperModel, load_tuning, make_tuner, parse_space, tune
@@ -29,14 +31,7 @@ TINY_BASE = {
 LR_SPACE = {"learning_rate": {"min": 1e-4, "max": 1e-2}}
 
 
-def base(**sections):
-    raw = json.loads(json.dumps(TINY_BASE))
-    for section, values in sections.items():
-        if isinstance(values, dict):
-            raw.setdefault(section, {}).update(values)
-        else:
-            raw[section] = values
-    return config_from_dict(raw)
+base = functools.partial(tiny, TINY_BASE)
 
 
 def write_tuning(path, base_sections, space_lines):
