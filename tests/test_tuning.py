@@ -282,6 +282,7 @@ def _free_port():
         return probe.getsockname()[1]
 
 
+@pytest.mark.isolated(group="slow_modules")  # 40 s of three processes: in the lane, which finished 80 s before the rest
 def test_chief_and_two_workers_share_one_search(tmp_path, data_root):
     config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
     common = [sys.executable, "-m", "keras_ser.cli", "tune", str(config), "--max-trials", "2",
