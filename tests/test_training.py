@@ -368,7 +368,8 @@ def _plateau_learning_rates(monitored, start, factor, patience, min_delta=1e-4):
 # the interruption (the backup must hold it), patience 2 counts one epoch on each side of it (the wait must survive).
 @pytest.mark.parametrize("patience", [1, 2])
 def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, data_root, patience):
-    config = tiny(seed=1, training={"epochs": 7, "patience": 10, "reduce_lr_patience": patience, "reduce_lr_factor": 0.5})
+    config = tiny(seed=1, training={"epochs": 7, "patience": 10, "reduce_lr_patience": patience,
+                                    "reduce_lr_factor": 0.5})
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir, callbacks=[_Interrupt()], progress=False)
