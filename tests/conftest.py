@@ -98,7 +98,7 @@ class _BackgroundLane:
 
     TensorFlow never gives back the memory of a full-size network (building VGG16's 165 M weights leaves 2 GB
     behind), so the full-size networks run in children; so do whole slow modules, which the second CPU core then
-    runs while this process runs the rest. The suite's largest process went from 5.6 GB to 3.3-3.8 GB (measured).
+    runs while this process runs the rest. The suite's largest process went from 5.6 GB to 3.0-3.8 GB (measured).
     Each child spends 8 s of CPU importing TensorFlow, so the five slow modules share one ("slow_modules": 2.3 GB).
     """
 

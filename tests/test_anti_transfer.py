@@ -12,8 +12,8 @@ import pytest
 
 from keras_ser.layers import AntiTransferLoss, AntiTransferModel, conv_layers, find_conv_layer, post_activation_layer
 
-# A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
+# A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="slow_modules")
 
 AGGREGATIONS = ("gram", "mean", "sum", "max", "comp_mul")
 SIMILARITIES = ("cos_squared", "sigmoid_mse")

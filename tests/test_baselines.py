@@ -25,8 +25,8 @@ from keras_ser.training import ConfigError, config_from_dict, load_config  # noq
 from keras_ser.training.baseline import PREDICTIONS_FILE  # noqa: E402
 from keras_ser.training.data import split_items  # noqa: E402
 
-# A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
+# A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="slow_modules")
 
 # openSMILE itself, in a process without TensorFlow (which it cannot share a process with).
 OPENSMILE_REFERENCE = textwrap.dedent("""

@@ -8,8 +8,8 @@ from keras_ser.cli import main
 from keras_ser.training import ConfigError, load_config
 from keras_ser.training.experiment import expand, find_experiment, load_experiment, summarise, summary_markdown
 
-# A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
+# A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="slow_modules")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from keras_ser.layers import QuaternionConv2DTranspose
 from keras_ser.models import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.rhemo import TrainingStage, rhemo_autoencoder, rhemo_losses, rhemo_targets
 
-# A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
+# A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="slow_modules")
 
 SMALL_INPUT = (64, 32, 1)  # embedding (8, 16, 4): heads of 128 inputs, for quick tests
 NARROW = 16  # head width where the width is not under test: 4096-unit heads hold 67 M parameters even here

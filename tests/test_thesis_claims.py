@@ -18,8 +18,8 @@ from keras_ser.training.metrics import bootstrap_mean_interval
 from keras_ser.training.plots import plot_paired_differences
 from keras_ser.training.run import check_run_dir, first_stage, train
 
-# A slow module: its tests run in a child process beside the others (tests/conftest.py).
-pytestmark = pytest.mark.isolated(group="slow_modules")  # one child for the five slow modules (conftest)
+# A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
+pytestmark = pytest.mark.isolated(group="slow_modules")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-from test_training import tiny
+from test_training import TINY, tiny
 
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, load_config
@@ -23,8 +23,7 @@ from keras_ser.tuning import MTS_SCALE_SETS, OBJECTIVE, SERHyperModel, load_tuni
 
 TINY_BASE = {
     "name": "tiny_tune",
-    "data": {"corpora": ["emodb"], "max_items": 60,
-             "segment_seconds": 1.0, "time_steps": 128, "frequency_bins": 64},
+    "data": TINY["data"],
     "model": {"builder": "a3", "options": {"filters": 4, "hidden_units": 16}},
     "training": {"batch_size": 8, "epochs": 1},
 }
