@@ -93,10 +93,10 @@ def _rhemo(args):
 
     metrics = train_rhemo(
         args.corpora, args.run_dir, variant=args.variant, seed=args.seed,
-        stage1=dataclasses.replace(STAGE1, epochs=args.stage1_epochs, learning_rate=args.stage1_lr)
-        if args.stage1_epochs else None,
-        stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs, learning_rate=args.stage2_lr)
-        if args.stage2_epochs else None,
+        stage1=dataclasses.replace(STAGE1, epochs=args.stage1_epochs, learning_rate=args.stage1_lr,
+                                   minutes=args.stage1_minutes) if args.stage1_epochs else None,
+        stage2=dataclasses.replace(STAGE2, epochs=args.stage2_epochs, learning_rate=args.stage2_lr,
+                                   minutes=args.stage2_minutes) if args.stage2_epochs else None,
         max_items=args.max_items, fractions=tuple(args.fractions), head_units=args.head_units,
         compression=args.compression, normalization=args.normalization, init=args.init,
     )
@@ -388,6 +388,10 @@ def build_parser():
     rhemo.add_argument("--stage2-epochs", type=int, default=500, help="stage 2 epoch limit (0 skips the stage)")
     rhemo.add_argument("--stage1-lr", type=float, default=1e-3, help="stage 1 learning rate (default: 1e-3)")
     rhemo.add_argument("--stage2-lr", type=float, default=1e-6, help="stage 2 learning rate (default: 1e-6, the thesis)")
+    for stage in (1, 2):
+        rhemo.add_argument(f"--stage{stage}-minutes", type=float, metavar="MINUTES",
+                           help=f"end stage {stage} before an epoch would take it past this wall-clock time "
+                                "(default: no limit); the best epoch's weights are kept")
     rhemo.add_argument("--head-units", type=int, default=4096, help="width of the heads' hidden layers (default: 4096)")
     rhemo.add_argument("--max-items", type=int, default=0, help="use at most this many files per corpus")
     rhemo.add_argument("--fractions", type=float, nargs=3, default=(0.7, 0.2, 0.1), metavar=("TRAIN", "VAL", "TEST"),

@@ -14,6 +14,7 @@ from keras_ser.datasets.emotions import FOUR_CLASS, VAD_TABLE
 from keras_ser.layers import QuaternionConv2DTranspose
 from keras_ser.models import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.rhemo import TrainingStage, rhemo_autoencoder, rhemo_losses, rhemo_targets
+from keras_ser.training.callbacks import TimeLimit
 
 # A slow module: its tests run beside the others, in the one child process of the slow modules (tests/conftest.py).
 pytestmark = pytest.mark.isolated(group="slow_modules")
@@ -146,6 +147,48 @@ def test_stages_follow_the_variant():
     assert set(runs["emotion_only"]["stage2"]) == {"loss", "emotion_loss", "valence_loss", "arousal_loss",
                                                    "dominance_loss"}
     assert set(runs["discrete_only"]["stage2"]) == {"loss", "emotion_loss", "reconstruction_loss"}
+
+
+class Clock(keras.callbacks.Callback):
+    """A fake wall clock that advances by `epoch_seconds` during each epoch (listed before TimeLimit)."""
+
+    def __init__(self, epoch_seconds):
+        super().__init__()
+        self.now, self.epoch_seconds = 0.0, epoch_seconds
+
+    def __call__(self):
+        return self.now
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.now += self.epoch_seconds
+
+
+@pytest.mark.parametrize("seconds, epochs", [(35, 3), (39.9, 3), (40, 4), (1000, 10)])
+def test_time_limit_stops_before_an_epoch_would_overrun_it(seconds, epochs):
+    # Epochs of 10 s: after epoch e (0-based) 10 (e + 1) s have passed and the next would end at 10 (e + 2),
+    # which may equal the limit.
+    clock = Clock(10.0)
+    limit = TimeLimit(seconds, clock=clock)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=10, callbacks=[clock, limit], verbose=0)
+    assert len(history.history["loss"]) == epochs
+    assert limit.stopped_epoch == (epochs - 1 if epochs < 10 else None)
+
+
+def test_a_stage_with_a_time_limit_ends_early_and_keeps_its_best_weights():
+    rng = np.random.default_rng(2)
+    x = rng.random((4, *SMALL_INPUT), dtype=np.float32)
+    model = rhemo("reconstruction_only", input_shape=SMALL_INPUT)
+    # Any epoch outlasts a limit of a microsecond: one epoch, then the stop.
+    stage = TrainingStage(learning_rate=1e-3, batch_size=2, epochs=50, minutes=1e-8)
+    history = fit_rhemo(model, x, stage1=stage)["stage1"]
+    assert len(history.history["loss"]) == 1
+    for minutes in (0, -1.0):
+        with pytest.raises(ValueError, match=f"time limit must be a positive number of minutes, got {minutes}"):
+            TrainingStage(learning_rate=1e-3, batch_size=2, minutes=minutes)
+    with pytest.raises(ValueError, match="TimeLimit needs a positive number of seconds, got 0"):
+        TimeLimit(0)
 
 
 def test_saved_model_round_trip_gives_the_same_embedding(tmp_path):

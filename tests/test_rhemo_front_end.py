@@ -216,6 +216,8 @@ def test_the_cli_names_the_option_and_its_values(tmp_path, capsys):
         assert error.rstrip().endswith(f"(choose from {', '.join(map(repr, allowed))})")
     assert main(["rhemo", "emodb", "--run-dir", str(tmp_path / "run"), "--compression", "log"]) == 2
     assert "keras-ser rhemo: error: RH-emo compression 'log' needs normalization 'utterance'" in capsys.readouterr().err
+    assert main(["rhemo", "emodb", "--run-dir", str(tmp_path / "run"), "--stage2-minutes", "0"]) == 2
+    assert "time limit must be a positive number of minutes, got 0.0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -19,6 +19,12 @@ class TrainingStage:
     batch_size: int
     epochs: int = 500  # an upper bound: early stopping ends sooner (the thesis gives no maximum)
     patience: int = 30
+    minutes: float | None = None  # a wall-clock bound: the stage ends before an epoch would overrun it
+
+    def __post_init__(self):
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"a training stage's time limit must be a positive number of minutes, "
+                             f"got {self.minutes!r}")
 
 
 # Stage 1: reconstruction only (beta = 0) on all data. The thesis used batch 20; its code 50.
@@ -119,6 +125,10 @@ def _fit_stage(model, stage, loss, loss_weights, train, validation, verbose, cal
     model.compile(optimizer=keras.optimizers.Adam(stage.learning_rate), loss=loss, loss_weights=loss_weights)
     monitor = "val_loss" if validation is not None else "loss"
     stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=stage.patience, restore_best_weights=True)
+    if stage.minutes is not None:
+        from keras_ser.training.callbacks import TimeLimit  # here: keras_ser.training imports the models
+
+        callbacks = [TimeLimit(60 * stage.minutes), *callbacks]
     return model.fit(
         *train,
         validation_data=validation,
