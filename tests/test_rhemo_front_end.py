@@ -99,7 +99,7 @@ def runs(tmp_path_factory, corpus_root):
             patch.setattr(recipe, "fit_rhemo", _recorded(seen, "x", fit_rhemo, argument=1))
             if compression == "log":
                 assert main(["rhemo", "emodb", "--run-dir", str(run_dir), *TINY, "--stage1-epochs", "1",
-                             "--compression", "log", "--normalization", "utterance"]) == 0
+                             "--stage1-minutes", "30", "--compression", "log", "--normalization", "utterance"]) == 0
             else:
                 train_rhemo(["emodb"], run_dir, max_items=12, stage1=None, stage2=None, head_units=4,
                             progress=False, compression=compression, normalization=normalization)
@@ -147,7 +147,9 @@ def test_a_preset_of_the_run_reproduces_it_from_audio(runs, corpus_root, tmp_pat
     """The preset's preprocessor (log spectrogram, utterance normaliser, then the logistic) + the run's encoder and
     heads give what encoder.keras and the heads give on the linear spectrogram."""
     run_dir, metrics, _, _ = runs["log", "utterance"]
-    assert _rhemo_commands(run_dir, metrics)[-1].endswith("--compression log --normalization utterance")
+    assert _rhemo_commands(run_dir, metrics)[-1].endswith(
+        "--stage1-minutes 30 --compression log --normalization utterance")
+    assert metrics["epochs_trained"] == {"stage1": 1, "stage2": 0}
     preprocessor = _rhemo_preprocessor(metrics)
     assert preprocessor.stft.compression == "log" and preprocessor.normalizer == {"kind": "utterance"}
     model = SERClassifier(list(FOUR_CLASS), rhemo={"variant": "full", "head_units": 4, "heads": ["emotion", *VAD_HEADS]},

@@ -55,12 +55,14 @@ def _rhemo_commands(rhemo_dir, metrics):
                         if metrics.get(option, default) != default)
     init = f" --init {earlier['run_dir']}" if earlier else ""
     subset = f" --max-items {metrics['max_items']}" if metrics.get("max_items") else ""
+    limits = "".join(f" --{stage}-minutes {stages[stage]['minutes']:g}" for stage in stages
+                     if stages[stage].get("minutes") is not None)
     return [*(_rhemo_commands(earlier["run_dir"], earlier) if earlier else []),
             f"keras-ser rhemo {' '.join(metrics['corpora'])} --run-dir {rhemo_dir}{subset}"
             f" --stage1-epochs {stages['stage1'].get('epochs', 0)} --stage1-lr {stages['stage1'].get('learning_rate', 1e-3):g}"
             f" --stage2-epochs {stages['stage2'].get('epochs', 0)} --stage2-lr {stages['stage2'].get('learning_rate', 1e-6):g}"
             f" --head-units {metrics.get('head_units', 4096)} --fractions {' '.join(map(str, metrics.get('fractions', [])))}"
-            f" --seed {metrics.get('seed', 0)}{front_end}{init}"]
+            f" --seed {metrics.get('seed', 0)}{limits}{front_end}{init}"]
 
 
 def _rhemo_preprocessor(metrics, stft=STFTSettings(), **settings):

@@ -133,7 +133,9 @@ def train_rhemo(corpora, run_dir, variant="full", seed=0, stage1=STAGE1, stage2=
     metrics = {**settings,
                "stage1": dataclasses.asdict(stage1) if stage1 else None,
                "stage2": dataclasses.asdict(stage2) if stage2 else None,
-               "training_maximum": normalizer.statistics.get("maximum")}
+               "training_maximum": normalizer.statistics.get("maximum"),
+               "epochs_trained": {stage: len(history.history["loss"]) if history is not None else 0
+                                  for stage, history in histories.items()}}
     if earlier is not None:
         metrics["init"] = earlier
     if "emotion" in model.output:
