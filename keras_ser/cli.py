@@ -251,7 +251,8 @@ def _preset(args):
 
     from keras_ser.presets.from_run import preset_from_run, rhemo_preset_from_run
 
-    options = {"description": args.description, "half_precision": not args.full_precision, "overwrite": args.overwrite}
+    options = {"description": args.description, "half_precision": not args.full_precision, "overwrite": args.overwrite,
+               "dimension_heads": args.dimension_heads}
     rhemo_runs = [run_dir for run_dir in args.run_dir if (Path(run_dir) / "rhemo.keras").is_file()]
     if rhemo_runs and len(args.run_dir) > 1:
         raise ValueError(f"'{rhemo_runs[0]}' is a keras-ser rhemo run, which makes a preset on its own; an ensemble "
@@ -486,6 +487,9 @@ def build_parser():
     preset.add_argument("--description", default="", help="one line for the model card")
     preset.add_argument("--recipe", help="the runs' TOML configuration, named in the card's reproduction commands")
     preset.add_argument("--full-precision", action="store_true", help="store float32 weights (default: float16)")
+    preset.add_argument("--no-dimension-heads", dest="dimension_heads", action="store_false",
+                        help="on RH-emo runs, leave out RH-emo's valence/arousal/dominance heads (with the "
+                             "thesis's 4096-unit heads they are 200 MB in float16)")
     preset.add_argument("--overwrite", action="store_true", help="replace an existing preset folder")
     preset.set_defaults(handler=_preset)
     adapt = commands.add_parser(

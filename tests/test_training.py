@@ -557,6 +557,18 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     for ours, theirs in zip(classifier.get_layer("rhemo_encoder").weights, rhemo_preset.get_layer("rhemo_encoder").weights):
         # the classifier's encoder is the one it was trained on (arrays this small stay float32)
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    assert classifier.dimension_names == ["valence", "arousal", "dominance"]
+    # Without RH-emo's valence/arousal/dominance heads: the same emotion scores, and 3 heads' weights fewer.
+    for run, folder in ((rhemo_dir, "rhemo_emotion_only"), (tmp_path / "classifier", "classifier_emotion_only")):
+        assert main(["preset", str(run), str(tmp_path / folder), "--no-dimension-heads"]) == 0
+    windows = classifier.preprocessor.windows(classifier.preprocessor.load(data_root / "emodb" / "wav" / "03a01Wa.flac"))
+    for full, folder in ((rhemo_preset, "rhemo_emotion_only"), (classifier, "classifier_emotion_only")):
+        emotion_only = load(str(tmp_path / folder))
+        assert emotion_only.dimension_names == [] and set(emotion_only.score_windows(windows)) == {"emotion"}
+        np.testing.assert_allclose(emotion_only.score_windows(windows)["emotion"],
+                                   full.score_windows(windows)["emotion"], atol=5e-3)  # float16 weights against float32
+        head = 16 * 64 * 64 + 16 + 16 * 16 + 16 + 16 + 1  # 4096 inputs, two layers of 16 units, one sigmoid output
+        assert full.count_params() - emotion_only.count_params() == 3 * head
     with pytest.raises(ConfigError, match="data.rhemo_model.*not an RH-emo encoder"):
         train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "rhemo.keras")}), tmp_path / "x",
               progress=False)

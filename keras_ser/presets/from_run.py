@@ -204,12 +204,13 @@ def _one_or_all(values):
 
 
 def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
-                    progress=True):
+                    progress=True, dimension_heads=True):
     """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, calibrated, evaluated per corpus.
 
     `run_dirs`: one run directory, or a list of runs of one recipe that differ only in their seed (and name): a
     seed ensemble, one network per run, whose class probabilities are averaged (`network["members"]`).
-    `recipe` is the path of the runs' TOML, for the reproduction commands of the model card.
+    `recipe` is the path of the runs' TOML, for the reproduction commands of the model card. On RH-emo
+    features the preset carries RH-emo's valence/arousal/dominance heads, unless `dimension_heads` is False.
     """
     run_dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, os.PathLike)) else [Path(run) for run in run_dirs]
     if not run_dirs:
@@ -227,7 +228,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
         rhemo_dir = Path(data.rhemo_model).parent
         rhemo_metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
         rhemo = {"variant": rhemo_metrics["variant"], "head_units": rhemo_metrics.get("head_units", 4096),
-                 "heads": list(VAD_HEADS)}
+                 "heads": list(VAD_HEADS) if dimension_heads else []}
         preprocessor = _rhemo_preprocessor(rhemo_metrics, data.stft(), segment_seconds=data.segment_seconds)
         commands += _rhemo_commands(rhemo_dir, rhemo_metrics)
     else:
@@ -269,22 +270,24 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
 
 
 def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_precision=True, overwrite=False,
-                          progress=True):
-    """Save a `keras-ser rhemo` run (encoder, emotion and V/A/D heads) as a preset, calibrated, evaluated."""
+                          progress=True, dimension_heads=True):
+    """Save a `keras-ser rhemo` run (encoder, emotion and, unless not `dimension_heads`, V/A/D heads) as a preset,
+    calibrated, evaluated."""
     from keras_ser.datasets import select_classes, split_per_corpus
     from keras_ser.training.rhemo_recipe import rhemo_items
 
     rhemo_dir = Path(rhemo_dir)
     metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
-    rhemo = {"variant": metrics["variant"], "head_units": metrics.get("head_units", 4096),
-             "heads": ["emotion", *VAD_HEADS]}
+    heads = ["emotion", *VAD_HEADS] if dimension_heads else ["emotion"]
+    rhemo = {"variant": metrics["variant"], "head_units": metrics.get("head_units", 4096), "heads": heads}
     model = SERClassifier(list(FOUR_CLASS), rhemo=rhemo, preprocessor=_rhemo_preprocessor(metrics), name=name)
     _rhemo_parts(rhemo_dir, model)
     items = rhemo_items(metrics["corpora"], metrics.get("max_items", 0), metrics["seed"])
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, metrics["seed"], metrics.get("fractions", (0.7, 0.2, 0.1)))))
     parts = {part: select_classes(chosen, FOUR_CLASS)[0] for part, chosen in parts.items()}
     metadata = {
-        "name": name, "description": description, "architecture": "RH-emo (encoder + emotion and V/A/D heads)",
+        "name": name, "description": description, "architecture": "RH-emo (encoder + emotion and V/A/D heads)" if dimension_heads
+        else "RH-emo (encoder + emotion head)",
         "training_data": {"corpora": metrics["corpora"], "classes": list(FOUR_CLASS),
                           "split": _split_description("per_corpus", metrics.get("fractions")), "split_kind": "per_corpus",
                           "speakers": _speakers(parts), "seed": metrics["seed"]},

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Zoo v2 on the GPU machine (zoo issue, items 1, 2 and 6), as one device call:
+#  1. RH-emo with the thesis's 4096-unit heads on the training speakers of RAVDESS, EmoDB, TESS and nEMO (the
+#     zoo's split; the recipe's front end: log magnitudes normalised per utterance), each stage bounded by
+#     STAGE_MINUTES (default 2) of wall-clock time; then its preset, which scores the emotion and the
+#     valence / arousal / dominance heads on the test speakers;
+#  2. quaternion VGG16 and ResNet-50 on its embeddings (experiments/zoo_v2_rhemo_quaternion.toml), each made a
+#     float16 preset without RH-emo's valence / arousal / dominance heads (4096 units wide they are 200 MB, over
+#     the zoo's 120 MB for all weights). AlexNet, the third, trains on the CPU in minutes and would not fit in
+#     what comes back.
+#
+# Prepare on the CPU, from the repository root:
+#   ../shared/device/fetch-wheels.sh                                       # .whl/, 4.7 MB
+#   python experiments/zoo_v2_gpu/pack_corpora.py device_data --jobs 2     # 51 MB of Opus, ~25 min on 2 cores
+# Run with the device tool (timeout_s=600), carry=[".whl", "device_data"]:
+#   bash experiments/zoo_v2_gpu/run.sh
+# A second call on the still-warm machine resumes after the last finished step.
+# Back under $OUT, written as each step ends (so a call cut short still returns the steps it finished):
+#   rhemo.tar                  encoder.keras, metrics, history, split; the RH-emo preset's card and metadata (its
+#                              heads' scores; not its weights: 4096-unit heads are 270 MB in float16)
+#   rhemo-q<network>.tar.part-*  the preset folder, in parts of 15 MB
+# Join and unpack here with: cat rhemo-qvgg16.tar.part-* | tar -xf - -C runs/zoo_v2
+# The presets' scores from this call are on the Opus copies: measure them again from the original audio.
+set -uo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+  && export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax || exit
+export KERAS_SER_DATA=${KERAS_SER_DATA:-$PWD/device_data}
+OUT=${OUT:?set OUT to the folder whose files come back}
+RUNS=${RUNS:-runs}
+STAGE_MINUTES=${STAGE_MINUTES:-2}
+ZOO=$RUNS/zoo_v2
+keras_ser() { python3 -c 'import sys; from keras_ser.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
+started=$SECONDS
+log() { echo "[$((SECONDS - started)) s] $*"; }
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
+
+if [ ! -f "$ZOO/rhemo/encoder.keras" ]; then
+  log "RH-emo"
+  keras_ser rhemo ravdess emodb tess nemo --run-dir "$ZOO/rhemo" --head-units 4096 --fractions 0.6 0.2 0.2 \
+    --compression log --normalization utterance --stage1-epochs 500 --stage1-minutes "$STAGE_MINUTES" \
+    --stage2-epochs 500 --stage2-lr 1e-5 --stage2-minutes "$STAGE_MINUTES" ${RHEMO_OPTIONS:-} || exit
+fi
+if [ ! -f "$ZOO/rhemo-preset/metadata.json" ]; then
+  log "RH-emo preset and its heads' scores"
+  keras_ser preset "$ZOO/rhemo" "$ZOO/rhemo-preset" --overwrite || exit
+fi
+tar -cf "$OUT/rhemo.tar" -C "$ZOO" rhemo/encoder.keras rhemo/metrics.json rhemo/history.json rhemo/split.json \
+  rhemo-preset/metadata.json rhemo-preset/README.md
+
+for network in vgg16 resnet50; do
+  log "quaternion $network"
+  keras_ser experiment "${EXPERIMENT:-zoo_v2_rhemo_quaternion}" --runs-dir "$RUNS" --only "^builder=$network\$" || exit
+  preset=$ZOO/rhemo-q$network
+  if [ ! -f "$preset/metadata.json" ]; then
+    keras_ser preset "$RUNS/zoo_v2_rhemo_quaternion/builder=$network" "$preset" --name "rhemo-q$network" \
+      --recipe experiments/zoo_v2_rhemo_quaternion.toml --no-dimension-heads --overwrite || exit
+  fi
+  tar -cf - -C "$ZOO" "rhemo-q$network" | split -b 15M - "$OUT/rhemo-q$network.tar.part-"
+done
+log "done"
