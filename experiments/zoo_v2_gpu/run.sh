@@ -11,7 +11,7 @@
 #
 # Prepare on the CPU, from the repository root:
 #   ../shared/device/fetch-wheels.sh                                       # .whl/, 4.7 MB
-#   python experiments/zoo_v2_gpu/pack_corpora.py device_data --jobs 2     # 51 MB of Opus, ~25 min on 2 cores
+#   python experiments/zoo_v2_gpu/pack_corpora.py device_data --jobs 2     # 45 MiB of Opus; 35 min on 1 core
 # Run with the device tool (timeout_s=600), carry=[".whl", "device_data"]:
 #   bash experiments/zoo_v2_gpu/run.sh
 # A second call on the still-warm machine resumes after the last finished step.
