@@ -293,6 +293,9 @@ def test_an_ensemble_preset_refuses_runs_that_differ_in_more_than_their_seed(see
     model.save(other_normalizer / "model.keras")
     with pytest.raises(ValueError, match=re.escape(f"'{other_normalizer}' fitted different input normalisers")):
         preset_from_run([seed_runs[0], other_normalizer], tmp_path / "preset", progress=False)
+    with pytest.raises(ValueError, match=re.escape(f"'{seed_runs[0]}' was trained on spectrograms, not RH-emo "
+                                                   "features, so its preset has no valence/arousal/dominance heads")):
+        preset_from_run(seed_runs[0], tmp_path / "preset", progress=False, dimension_heads=False)
     assert not (tmp_path / "preset").exists()
 
 

@@ -218,6 +218,10 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
     configs = [load_config(run_dir / "config.toml") for run_dir in run_dirs]
     _check_alike(run_dirs, configs)
     config, data = configs[0], configs[0].data
+    if not dimension_heads and data.features != "rhemo":
+        raise ValueError(f"'{run_dirs[0]}' was trained on spectrograms, not RH-emo features, so its preset has no "
+                         "valence/arousal/dominance heads to leave out: drop dimension_heads=False "
+                         "(--no-dimension-heads)")
     if data.features == "rhemo" and data.normalization not in ("auto", "none"):
         raise ValueError("presets of RH-emo runs need data.normalization 'auto' or 'none' (the encoder scales its input)")
     chosen = split_items(data, seed=config.seed)

@@ -1,4 +1,5 @@
-"""Callbacks that keep their state on disk, so an interrupted run resumes where it stopped."""
+"""Training callbacks: early stopping and a plateau schedule that keep their state on disk (an interrupted run
+resumes where it stopped), the clip-level validation UAR, and a wall-clock limit."""
 
 import json
 import os
