@@ -7,16 +7,19 @@ training speakers of the zoo split; the same
 network (three seeds of the compact CNN with the same front end and schedule as the recipe) is trained
 from scratch on the same speakers, and so is the eGeMAPS baseline (linear SVM, global standardisation); all are
 scored on the corpus's test speakers (the networks from the audio). `--learning-rate` fine-tunes at another rate
-than the snippet's (fine_tune's default, 1e-4); each rate is a row of its own in the corpus's results.
+than the snippet's (fine_tune's default, 1e-4), and `--seeds` fine-tunes once per seed (each seeds Keras before the
+new output layers are made); each rate and seed is an entry of its own in the corpus's results.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
-        [--learning-rate 1e-3]
+        [--learning-rate 1e-3] [--seeds 0 1 2]
 """
 
 import argparse
 import json
 from pathlib import Path
+
+import keras
 
 from keras_ser.presets import load
 from keras_ser.presets.from_run import preset_from_run
@@ -46,18 +49,19 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate):
-    """The results key of fine-tuning at `learning_rate`: "fine_tuned" at the snippet's rate."""
-    return "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
+def fine_tuned_key(learning_rate, seed=None):
+    """The results key of fine-tuning at `learning_rate` with `seed`: "fine_tuned" at the snippet's rate, unseeded."""
+    key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
+    return key if seed is None else f"{key}_seed{seed}"
 
 
-def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE):
+def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
     folder, path = out / corpus, out / f"{corpus}.json"
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus}
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate)
+    fine_tuned = fine_tuned_key(learning_rate, seed)
     if fine_tuned not in result:
         loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={seed},{FRONT_END}" for seed in SEEDS]
         if not (folder / "pretrained").is_dir():
@@ -66,6 +70,8 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE):
         result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(parts["test"],
                                                                                                      progress=False))
         # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
         history = model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
                                   progress=False)
@@ -96,16 +102,19 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("runs/fine_tune_vs_scratch"))
     parser.add_argument("--learning-rate", type=float, default=SNIPPET_LEARNING_RATE,
                         help="fine-tuning's learning rate (default: the README snippet's, 1e-4)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[None],
+                        help="fine-tune once per seed (default: once, unseeded, as the snippet does)")
     args = parser.parse_args()
     print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch | "
           "eGeMAPS, same speakers |")
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
-        r = compare(corpus, args.runs_dir, args.out, args.learning_rate)
-        cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
-                 for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate), "from_scratch",
-                             "egemaps")]
-        print(f"| {corpus} | " + " | ".join(cells) + " |", flush=True)
+        for seed in args.seeds:
+            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed)
+            cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
+                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed),
+                                 "from_scratch", "egemaps")]
+            print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
