@@ -283,6 +283,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     rhemo_dir = Path(rhemo_dir)
     metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
     heads = ["emotion", *VAD_HEADS] if dimension_heads else ["emotion"]
+    architecture = "RH-emo (encoder + emotion and V/A/D heads)" if dimension_heads else "RH-emo (encoder + emotion head)"
     rhemo = {"variant": metrics["variant"], "head_units": metrics.get("head_units", 4096), "heads": heads}
     model = SERClassifier(list(FOUR_CLASS), rhemo=rhemo, preprocessor=_rhemo_preprocessor(metrics), name=name)
     _rhemo_parts(rhemo_dir, model)
@@ -290,8 +291,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     parts = dict(zip(("train", "val", "test"), split_per_corpus(items, metrics["seed"], metrics.get("fractions", (0.7, 0.2, 0.1)))))
     parts = {part: select_classes(chosen, FOUR_CLASS)[0] for part, chosen in parts.items()}
     metadata = {
-        "name": name, "description": description, "architecture": "RH-emo (encoder + emotion and V/A/D heads)" if dimension_heads
-        else "RH-emo (encoder + emotion head)",
+        "name": name, "description": description, "architecture": architecture,
         "training_data": {"corpora": metrics["corpora"], "classes": list(FOUR_CLASS),
                           "split": _split_description("per_corpus", metrics.get("fractions")), "split_kind": "per_corpus",
                           "speakers": _speakers(parts), "seed": metrics["seed"]},

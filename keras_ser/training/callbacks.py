@@ -116,7 +116,7 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.started = self.epoch_started = self.clock()
-        self.longest_epoch = 0.0
+        self.longest_epoch, self.stopped_epoch = 0.0, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = self.clock()
