@@ -16,6 +16,7 @@
 #   bash experiments/zoo_v2_gpu/run.sh
 # A second call on the still-warm machine resumes after the last finished step.
 # Back under $OUT, written as each step ends (so a call cut short still returns the steps it finished):
+#   run.log                    everything the call printed
 #   rhemo.tar                  encoder.keras, metrics, history, split; the RH-emo preset's card and metadata (its
 #                              heads' scores; not its weights: 4096-unit heads are 270 MB in float16)
 #   rhemo-q<network>.tar.part-*  the preset folder, in parts of 15 MB
@@ -26,6 +27,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
   && export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax || exit
 export KERAS_SER_DATA=${KERAS_SER_DATA:-$PWD/device_data}
 OUT=${OUT:?set OUT to the folder whose files come back}
+exec > >(tee "$OUT/run.log") 2>&1
 RUNS=${RUNS:-runs}
 STAGE_MINUTES=${STAGE_MINUTES:-2}
 ZOO=$RUNS/zoo_v2
