@@ -544,6 +544,7 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
     recipe = tmp_path / "classifier.toml"
     assert main(["preset", str(tmp_path / "classifier"), str(tmp_path / "classifier_preset"), "--recipe", str(recipe)]) == 0
     from keras_ser.presets import load
+    from keras_ser.presets.from_run import preset_from_run
 
     rhemo_preset = load(str(tmp_path / "rhemo_preset"))
     assert rhemo_preset.class_names == ["neutral", "angry", "happy", "sad"] and rhemo_preset.networks == []
@@ -572,6 +573,15 @@ def test_rhemo_recipe_feeds_a_quaternion_classifier(tmp_path, data_root, capsys)
                                    full.score_windows(windows)["emotion"], atol=5e-3)  # float16 weights against float32
         head = 16 * 64 * 64 + 16 + 16 * 16 + 16 + 16 + 1  # 4096 inputs, two layers of 16 units, one sigmoid output
         assert full.count_params() - emotion_only.count_params() == 3 * head
+    # A copy of the RH-emo run without rhemo.keras (as from the GPU machine) still makes presets without the heads.
+    (rhemo_dir / "rhemo.keras").rename(tmp_path / "rhemo.keras")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"'{rhemo_dir}' holds no rhemo.keras: make the preset "
+                                                          "without RH-emo's valence/arousal/dominance heads")):
+        preset_from_run(tmp_path / "classifier", tmp_path / "needs_heads", progress=False)
+    preset_from_run(tmp_path / "classifier", tmp_path / "from_encoder", progress=False, dimension_heads=False)
+    np.testing.assert_array_equal(load(str(tmp_path / "from_encoder")).score_windows(windows)["emotion"],
+                                  load(str(tmp_path / "classifier_emotion_only")).score_windows(windows)["emotion"])
+    (tmp_path / "rhemo.keras").rename(rhemo_dir / "rhemo.keras")
     with pytest.raises(ConfigError, match="data.rhemo_model.*not an RH-emo encoder"):
         train(tiny(data={"features": "rhemo", "rhemo_model": str(rhemo_dir / "rhemo.keras")}), tmp_path / "x",
               progress=False)

@@ -21,6 +21,7 @@ from keras_ser.training.calibration import ECE_BINS, expected_calibration_error,
 from keras_ser.training.config import load_config
 from keras_ser.training.data import split_items
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
+from keras_ser.training.rhemo_recipe import ENCODER_FILE
 from keras_ser.training.run import MODEL_FILE, METRICS_FILE, flat_config
 from keras_ser.training.strategies import network_of
 
@@ -79,13 +80,24 @@ def _rhemo_preprocessor(metrics, stft=STFTSettings(), **settings):
 
 
 def _rhemo_parts(rhemo_dir, classifier):
-    """Copy the encoder (and the heads the classifier has) from an RH-emo run; return its metrics."""
-    trained = keras.saving.load_model(Path(rhemo_dir) / "rhemo.keras", compile=False)
+    """Copy the encoder (and the heads the classifier has) from an RH-emo run; return its metrics.
+
+    The encoder alone comes from the run's small encoder.keras, so a run copied without its rhemo.keras
+    (1.6 GB with 4096-unit heads) still makes presets without heads.
+    """
+    rhemo_dir = Path(rhemo_dir)
+    # the valence/arousal/dominance heads are outputs of the scorer only
+    heads = [layer for layer in classifier.scorer.layers if layer.name.startswith("rhemo_") and layer.name.endswith("_head")]
+    source = rhemo_dir / ("rhemo.keras" if heads else ENCODER_FILE)
+    if not source.is_file():
+        remedy = ("make the preset without RH-emo's valence/arousal/dominance heads (dimension_heads=False, "
+                  "keras-ser preset --no-dimension-heads)" if heads else "is it a keras-ser rhemo run directory?")
+        raise FileNotFoundError(f"'{rhemo_dir}' holds no {source.name}: {remedy}")
+    trained = keras.saving.load_model(source, compile=False)
     classifier.get_layer("rhemo_encoder").set_weights(trained.get_layer("encoder").get_weights())
-    for layer in classifier.scorer.layers:  # the valence/arousal/dominance heads are outputs of the scorer only
-        if layer.name.startswith("rhemo_") and layer.name.endswith("_head"):
-            layer.set_weights(trained.get_layer(layer.name[len("rhemo_"):]).get_weights())
-    return json.loads((Path(rhemo_dir) / METRICS_FILE).read_text())
+    for layer in heads:
+        layer.set_weights(trained.get_layer(layer.name[len("rhemo_"):]).get_weights())
+    return json.loads((rhemo_dir / METRICS_FILE).read_text())
 
 
 def _split_description(kind, fractions, test_corpus=""):
