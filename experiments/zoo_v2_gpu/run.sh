@@ -6,8 +6,8 @@
 #     valence / arousal / dominance heads on the test speakers;
 #  2. quaternion VGG16 and ResNet-50 on its embeddings (experiments/zoo_v2_rhemo_quaternion.toml), each made a
 #     float16 preset without RH-emo's valence / arousal / dominance heads (4096 units wide they are 200 MB, over
-#     the zoo's 120 MB for all weights). AlexNet, the third, trains on the CPU in minutes and would not fit in
-#     what comes back.
+#     the zoo's 120 MB for all weights). AlexNet, the third, would not fit in what comes back: train it on the
+#     CPU from the returned encoder (keras-ser experiment zoo_v2_rhemo_quaternion --only '^builder=alexnet$').
 #
 # Prepare on the CPU, from the repository root:
 #   ../shared/device/fetch-wheels.sh                                       # .whl/, 4.7 MB
