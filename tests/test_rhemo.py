@@ -176,7 +176,7 @@ def test_time_limit_stops_before_an_epoch_would_overrun_it(seconds, epochs):
     assert limit.stopped_epoch == (epochs - 1 if epochs < 10 else None)
 
 
-def test_a_stage_with_a_time_limit_ends_early_and_keeps_its_best_weights():
+def test_a_stage_with_a_time_limit_ends_after_the_epoch_that_reaches_it():
     rng = np.random.default_rng(2)
     x = rng.random((4, *SMALL_INPUT), dtype=np.float32)
     model = rhemo("reconstruction_only", input_shape=SMALL_INPUT)
