@@ -63,12 +63,14 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     fine_tuned = fine_tuned_key(learning_rate, seed)
     if fine_tuned not in result:
-        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={seed},{FRONT_END}" for seed in SEEDS]
+        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{FRONT_END}"
+                for member in SEEDS]
         if not (folder / "pretrained").is_dir():
             preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,
                             progress=False)
-        result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(parts["test"],
-                                                                                                     progress=False))
+        if "pretrained_without_corpus" not in result:
+            result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(
+                parts["test"], progress=False))
         # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -78,9 +80,9 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": len(history.history["loss"])}
     if "from_scratch" not in result:
-        runs = [folder / f"scratch-seed{seed}" for seed in SEEDS]
-        for seed, run in zip(SEEDS, runs):
-            train(scratch_config(corpus, seed), run, progress=False)
+        runs = [folder / f"scratch-seed{member}" for member in SEEDS]
+        for member, run in zip(SEEDS, runs):
+            train(scratch_config(corpus, member), run, progress=False)
         if not (folder / "scratch").is_dir():
             preset_from_run(runs, folder / "scratch", half_precision=False, progress=False)
         result["from_scratch"] = scores(load(str(folder / "scratch")).evaluate_items(parts["test"], progress=False))

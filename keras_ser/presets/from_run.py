@@ -86,8 +86,8 @@ def _rhemo_parts(rhemo_dir, classifier):
     (1.6 GB with 4096-unit heads) still makes presets without heads.
     """
     rhemo_dir = Path(rhemo_dir)
-    # the valence/arousal/dominance heads are outputs of the scorer only
-    heads = [layer for layer in classifier.scorer.layers if layer.name.startswith("rhemo_") and layer.name.endswith("_head")]
+    heads = [layer for layer in classifier.scorer.layers  # RH-emo's heads are outputs of the scorer only
+             if layer.name.startswith("rhemo_") and layer.name.endswith("_head")]
     source = rhemo_dir / ("rhemo.keras" if heads else ENCODER_FILE)
     if not source.is_file():
         remedy = ("make the preset without RH-emo's valence/arousal/dominance heads (dimension_heads=False, "
