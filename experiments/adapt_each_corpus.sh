@@ -11,7 +11,7 @@ config=${2:?give the run configuration whose split is scored}
 out=${3:?give the output folder}
 data=${KERAS_SER_DATA:-../shared/datasets}
 keep=()
-grep -q 'normalization = "utterance"' "$config" && keep=(--no-normalizer)
+grep -q 'normalization = "utterance' "$config" && keep=(--no-normalizer)
 mkdir -p "$out"
 for corpus in emodb ravdess tess nemo; do
   sed "s/^corpora = .*/corpora = [\"$corpus\"]/" "$config" > "$out/$corpus.toml"

@@ -158,6 +158,10 @@ def test_adaptation_failures_say_what_to_do(tiny, clips, tmp_path, corpus_root):
                           preprocessor=AudioPreprocessor(normalizer={"kind": "utterance"}))
     with pytest.raises(ValueError, match="'utterance'.*nothing to fit; pass normalizer=False"):
         plain.adapt(clips, progress=False)
+    whole = SERClassifier(CLASSES, network={"builder": "a1", "options": {"hidden_units": 4}},
+                          preprocessor=AudioPreprocessor(normalizer={"kind": "utterance_global"}))
+    with pytest.raises(ValueError, match="'utterance_global'.*nothing to fit; pass normalizer=False"):
+        whole.adapt(clips, progress=False)
     with pytest.raises(ValueError, match="no batch-normalisation layers.*pass batch_norm=False"):
         plain.adapt(clips, normalizer=False, batch_norm=True, progress=False)
     with pytest.raises(ValueError, match="nothing to adapt"):

@@ -10,7 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ser.audio import Spectrogram, STFTSettings, STFTSettingsError, UtteranceNormalizer, spectrogram
+from keras_ser.audio import (
+    Spectrogram,
+    STFTSettings,
+    STFTSettingsError,
+    UtteranceGlobalNormalizer,
+    UtteranceNormalizer,
+    spectrogram,
+)
 from keras_ser.audio.mel import mel_filterbank
 from keras_ser.datasets import FrontEnd
 from keras_ser.datasets.cache import _cache_key
@@ -121,6 +128,28 @@ def test_utterance_normalisation_leaves_padding_out_of_the_statistics():
     assert not out[2].any()  # all silence: every frame is used, and a constant becomes 0
 
 
+def test_global_utterance_normalisation_keeps_the_spectrum_and_leaves_padding_out():
+    rng = np.random.default_rng(3)
+    tilt = np.linspace(4.0, -4.0, 6)[None, :, None]  # a falling spectrum: per-band normalisation removes it
+    clips = [rng.normal(size=(40, 6, 1)) + tilt + 2, rng.normal(size=(64, 6, 1)) * 3 + tilt - 5]
+    silence = np.float32(-20.0)
+    short = np.concatenate([np.full((10, 6, 1), silence), clips[0], np.full((14, 6, 1), silence)])
+    x = np.stack([short, clips[1], np.full((64, 6, 1), silence)]).astype(np.float32)
+    layer = UtteranceGlobalNormalizer()
+    assert layer.adapt(x) is layer and layer.statistics == {} and layer.kind == "utterance_global"
+    out = keras.ops.convert_to_numpy(layer(x))
+    for got, clip in ((out[0, 10:50], clips[0]), (out[1], clips[1])):  # one mean and variance over every bin
+        np.testing.assert_allclose(got, (clip - clip.mean()) / np.sqrt(clip.var() + layer.EPSILON),
+                                   rtol=1e-4, atol=1e-5)
+        band_means = got.mean(axis=0)[:, 0]
+        assert np.all(np.diff(band_means) < 0)  # the tilt survives
+    np.testing.assert_allclose(out[0, :10], (silence - clips[0].mean()) / clips[0].std(), rtol=1e-4)
+    assert not out[2].any()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, UtteranceGlobalNormalizer)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(x)), out)
+
+
 @pytest.mark.parametrize(
     "data, key, message",
     [
@@ -129,7 +158,7 @@ def test_utterance_normalisation_leaves_padding_out_of_the_statistics():
         ({"mel_bins": 200, "frame_length": 320, "hop_length": 160}, "data.mel_bins", "use at most 72"),
         ({"mel_bins": 2.5}, "data.mel_bins", "must be of type int"),
         ({"compression": "db"}, "data.compression", "'db' is not one of none, log"),
-        ({"normalization": "robust"}, "data.normalization", "is not one of auto, zscore, max, utterance, none"),
+        ({"normalization": "robust"}, "data.normalization", "is not one of auto, zscore, max, utterance, utterance_global, none"),
         ({"features": "rhemo", "rhemo_model": "e.keras", "compression": "log"}, "data.compression",
          "RH-emo encoders take linear magnitude spectrograms"),
         ({"features": "rhemo", "rhemo_model": "e.keras", "mel_bins": 40}, "data.mel_bins", "leave data.mel_bins at 0"),

@@ -1,7 +1,13 @@
 """Audio input: decoding, segmentation, the spectrogram front end and normalisers."""
 
 from keras_ser.audio.io import AudioError, load, load_array
-from keras_ser.audio.normalization import NORMALIZERS, MaxNormalizer, UtteranceNormalizer, ZScoreNormalizer
+from keras_ser.audio.normalization import (
+    NORMALIZERS,
+    MaxNormalizer,
+    UtteranceGlobalNormalizer,
+    UtteranceNormalizer,
+    ZScoreNormalizer,
+)
 from keras_ser.audio.segmentation import segment
 from keras_ser.audio.spectrogram import (
     FREQ_BINS,
@@ -25,6 +31,7 @@ __all__ = [
     "STFTSettings",
     "STFTSettingsError",
     "TIME_STEPS",
+    "UtteranceGlobalNormalizer",
     "UtteranceNormalizer",
     "ZScoreNormalizer",
     "load",

@@ -138,6 +138,8 @@ class UtteranceNormalizer(keras.layers.Layer):
 
     kind = "utterance"
     EPSILON = 1e-8
+    _statistics = ()
+    _axes = (1,)  # the axes one mean and variance cover
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -157,13 +159,27 @@ class UtteranceNormalizer(keras.layers.Layer):
         x = x - ops.min(x, axis=(1, 2), keepdims=True)  # padding and silence at exactly 0
         audio = ops.cast(ops.max(x, axis=2, keepdims=True) > 0, "float32")  # (B, time, 1, channels)
         audio = ops.where(ops.sum(audio, axis=1, keepdims=True) > 0, audio, 1.0)
-        count = ops.sum(audio, axis=1, keepdims=True)
-        mean = ops.sum(x * audio, axis=1, keepdims=True) / count
-        variance = ops.sum(ops.square(x - mean) * audio, axis=1, keepdims=True) / count
+        audio = audio * ops.ones_like(x)
+        count = ops.sum(audio, axis=self._axes, keepdims=True)
+        mean = ops.sum(x * audio, axis=self._axes, keepdims=True) / count
+        variance = ops.sum(ops.square(x - mean) * audio, axis=self._axes, keepdims=True) / count
         return ops.cast((x - mean) / ops.sqrt(variance + self.EPSILON), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
 
-NORMALIZERS = {layer.kind: layer for layer in (ZScoreNormalizer, MaxNormalizer, UtteranceNormalizer)}
+@keras.saving.register_keras_serializable(package="keras_ser")
+class UtteranceGlobalNormalizer(UtteranceNormalizer):
+    """Each example's own z-score with one mean and variance over all its time-frequency bins.
+
+    Unlike `UtteranceNormalizer`, the spectrum's shape (its tilt, the balance between bands) is
+    kept; only the window's level and scale are removed. Padding is left out in the same way.
+    """
+
+    kind = "utterance_global"
+    _axes = (1, 2)
+
+
+NORMALIZERS = {layer.kind: layer for layer in
+               (ZScoreNormalizer, MaxNormalizer, UtteranceNormalizer, UtteranceGlobalNormalizer)}

@@ -15,7 +15,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ser.audio import AudioError
+from keras_ser.audio import NORMALIZERS, AudioError
 from keras_ser.explain.graph import named_layers
 from keras_ser.layers import QuaternionBatchNormalization
 from keras_ser.presets.classifier import _expand
@@ -68,9 +68,9 @@ def _parts(model, normalizer, batch_norm):
         kind = (model.preprocessor.normalizer or {}).get("kind")
         if kind is None:
             raise ValueError(f"model {model.name!r} has no input normaliser to adapt; pass normalizer=False")
-        if kind == "utterance":
+        if not NORMALIZERS[kind]._statistics:
             raise ValueError(f"model {model.name!r} normalises each window by its own mean and variance "
-                             "('utterance'), so its normaliser has nothing to fit; pass normalizer=False")
+                             f"({kind!r}), so its normaliser has nothing to fit; pass normalizer=False")
         parts.append("normalizer")
     if batch_norm:
         if not batch_norm_layers(model.scorer):

@@ -17,7 +17,7 @@ from keras_ser.training.sampling import BALANCES
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus", "leave_corpus_out")
 TASKS = ("emotion", "speaker", "text")
 FEATURES = ("spectrogram", "rhemo")
-NORMALIZATIONS = ("auto", "zscore", "max", "utterance", "none")
+NORMALIZATIONS = ("auto", "zscore", "max", "utterance", "utterance_global", "none")
 CROPS = ("fixed", "random")  # training examples: the fixed windows, or a random crop of each utterance per epoch
 STRATEGIES = ("baseline", "weight_init", "weight_init_frozen", "anti_transfer", "dual_anti_transfer")
 AT_STRATEGIES = ("anti_transfer", "dual_anti_transfer")  # trained with an AT term
@@ -65,7 +65,8 @@ class DataConfig:
     compression: str = "none"
     features: str = "spectrogram"
     rhemo_model: str = ""
-    normalization: str = "auto"  # "utterance": each window's own mean and std per frequency bin, over time
+    normalization: str = "auto"  # "utterance": each window's own mean and std per frequency bin, over time;
+    # "utterance_global": one mean and std over all its bins (keeps the spectrum's shape)
     max_items: int = 0
     crops: str = "fixed"  # "random": training takes one random crop (or shift) of each utterance per epoch
 
