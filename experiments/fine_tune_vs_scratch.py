@@ -1,14 +1,14 @@
 """Fine-tuning against training from scratch, on corpora the pretrained model never saw (zoo issue, item 4).
 
-For each corpus: the three-seed front-end ensemble of recipe_ablation_loco that was trained without it
-(its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does (new output
-layers for the corpus's class names, then `model.fine_tune(train, val, epochs=20)`) on the corpus's
-training speakers of the zoo split; the same
-network (three seeds of the compact CNN with the same front end and schedule as the recipe) is trained
-from scratch on the same speakers, and so is the eGeMAPS baseline (linear SVM, global standardisation); all are
-scored on the corpus's test speakers (the networks from the audio). `--learning-rate` fine-tunes at another rate
-than the snippet's (fine_tune's default, 1e-4), and `--seeds` fine-tunes once per seed (each seeds Keras before the
-new output layers are made); each rate and seed is an entry of its own in the corpus's results.
+For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's front end that was
+trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does
+(new output layers for the corpus's class names, then `model.fine_tune(train, val, epochs=20)`) on the
+corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
+zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
+(linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
+audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4), and
+`--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate and
+seed is an entry of its own in the corpus's results, which record the front end they were measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
@@ -24,25 +24,26 @@ import keras
 from keras_ser.presets import load
 from keras_ser.presets.from_run import preset_from_run
 from keras_ser.training import config_from_dict, train
-from keras_ser.training.config import BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig
+from keras_ser.training.config import BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, read_toml
 from keras_ser.training.data import split_items
 
-FRONT_END = "mel_bins=40,compression=log,normalization=utterance"
+RECIPE = Path(__file__).resolve().parents[1] / "zoo" / "recipes" / "logmel-cnn-x3.toml"
 SEEDS = (0, 1, 2)
 SNIPPET_LEARNING_RATE = 1e-4  # fine_tune's default
 
 
 def scratch_config(corpus, seed):
-    """The recipe's compact CNN and schedule, trained on one corpus's training speakers (zoo split)."""
-    return config_from_dict({
-        "name": f"scratch-{corpus}", "seed": seed,
-        "data": {"corpora": [corpus], "split": "per_corpus", "fractions": [0.6, 0.2, 0.2], "split_seed": 0,
-                 "classes": ["neutral", "angry", "happy", "sad"], "mel_bins": 40, "compression": "log",
-                 "normalization": "utterance"},
-        "model": {"builder": "compact_cnn", "options": {"filters": [8, 16, 32, 64]}},
-        "optimizer": {"name": "adam", "learning_rate": 1e-3},
-        "training": {"batch_size": 32, "epochs": 12, "patience": 4, "monitor": "val_uar"},
-    }).validate()
+    """The zoo default's recipe, trained on one corpus's training speakers (zoo split)."""
+    raw = read_toml(RECIPE, "recipe")
+    raw.update(name=f"scratch-{corpus}", seed=seed)
+    raw["data"]["corpora"] = [corpus]
+    return config_from_dict(raw).validate()
+
+
+def front_end():
+    """The recipe's front end as recipe_ablation_loco names it in its run folders."""
+    data = scratch_config("emodb", 0).data
+    return f"mel_bins={data.mel_bins},compression={data.compression},normalization={data.normalization}"
 
 
 def scores(metrics):
@@ -58,12 +59,15 @@ def fine_tuned_key(learning_rate, seed=None):
 def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
     folder, path = out / corpus, out / f"{corpus}.json"
-    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus}
+    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": front_end()}
+    if result.get("front_end") != front_end():
+        raise SystemExit(f"{path} holds results for the front end {result.get('front_end', '(not recorded)')!r}, "
+                         f"not the recipe's {front_end()!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     fine_tuned = fine_tuned_key(learning_rate, seed)
     if fine_tuned not in result:
-        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{FRONT_END}"
+        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{front_end()}"
                 for member in SEEDS]
         if not (folder / "pretrained").is_dir():
             preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,
