@@ -436,6 +436,20 @@ def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path,
     assert metrics["val"]["uar"] == pytest.approx(max(history["val_uar"]), abs=1e-9)
 
 
+def test_a_multi_corpus_run_can_stop_on_the_mean_of_its_corpora_validation_uar(tmp_path, data_root):
+    config = tiny(seed=4, data={"corpora": ["emodb", "ravdess"], "split": "per_corpus", "max_items": 120},
+                  training={"epochs": 3, "patience": 10, "monitor": "val_corpus_uar"})
+    metrics = train(config, tmp_path / "corpus_uar", progress=False)
+    history = json.loads((tmp_path / "corpus_uar" / "history.json").read_text())
+    assert metrics["best_epoch"] == int(np.argmax(history["val_corpus_uar"]))
+    # the kept epoch's monitored value is the mean of the final per-corpus validation UARs, an evaluation of its own
+    per_corpus = metrics["val"]["per_corpus"]
+    assert sorted(per_corpus) == ["emodb", "ravdess"]
+    expected = np.mean([per_corpus[corpus]["uar"] for corpus in per_corpus])
+    assert max(history["val_corpus_uar"]) == pytest.approx(expected, abs=1e-9)
+    assert history["val_uar"][metrics["best_epoch"]] == pytest.approx(metrics["val"]["uar"], abs=1e-9)
+
+
 # Four trainings in one process: their traced functions would stay in the suite's memory. The child also runs
 # tests/test_models.py's full-size A2.
 @pytest.mark.isolated(group="a2")

@@ -99,11 +99,11 @@ def _class_weights(class_weight, labels, class_names):
 class _ItemsUAR(ValidationUAR):
     """`val_uar` of validation windows: their probabilities averaged per clip, as in `evaluate_items`."""
 
-    def uar(self):
+    def metrics(self):
         windows, owners, labels = self.data
         probabilities = self.model.predict(windows, batch_size=self.batch_size, verbose=0)
         clips, pooled = aggregate_windows(probabilities, owners, method="mean")
-        return classification_metrics(labels[clips], pooled, self.model.class_names)["uar"]
+        return classification_metrics(labels[clips], pooled, self.model.class_names)
 
 
 def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,

@@ -12,6 +12,7 @@ import numpy as np
 from keras_ser.training.evaluation import evaluate_part
 
 VAL_UAR = "val_uar"
+VAL_CORPUS_UAR = "val_corpus_uar"
 
 
 def monitor_mode(monitor):
@@ -79,9 +80,10 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
 
 
 class ValidationUAR(keras.callbacks.Callback):
-    """Adds the clip-level validation UAR to the epoch logs as `val_uar` (seen by later callbacks).
+    """Adds the clip-level validation UAR to the epoch logs as `val_uar`, and its mean over the validation
+    corpora as `val_corpus_uar` (equal to `val_uar` for one corpus), both seen by later callbacks.
 
-    Subclasses holding other validation data override `uar`.
+    Subclasses holding other validation data override `metrics`.
     """
 
     def __init__(self, data, batch_size):
@@ -89,13 +91,16 @@ class ValidationUAR(keras.callbacks.Callback):
         self.data = data
         self.batch_size = batch_size
 
-    def uar(self):
-        """The model's clip-level UAR on the validation data."""
-        return evaluate_part(self.model, self.data, "val", self.batch_size)["uar"]
+    def metrics(self):
+        """The model's clip-level metrics on the validation data, with `per_corpus` ones for several corpora."""
+        return evaluate_part(self.model, self.data, "val", self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs[VAL_UAR] = self.uar()
+            metrics = self.metrics()
+            logs[VAL_UAR] = metrics["uar"]
+            per_corpus = [scores["uar"] for scores in metrics.get("per_corpus", {}).values()]
+            logs[VAL_CORPUS_UAR] = float(np.mean(per_corpus)) if per_corpus else metrics["uar"]
 
 
 class TimeLimit(keras.callbacks.Callback):

@@ -24,7 +24,8 @@ AT_STRATEGIES = ("anti_transfer", "dual_anti_transfer")  # trained with an AT te
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "data_parallel")
 # What early stopping can monitor: the epoch logs of every run, and the AT term's of an anti-transfer run.
-MONITORS = ("val_loss", "val_classification_loss", "val_accuracy", "val_uar", "loss", "classification_loss", "accuracy")
+MONITORS = ("val_loss", "val_classification_loss", "val_accuracy", "val_uar", "val_corpus_uar", "loss",
+            "classification_loss", "accuracy")
 AT_MONITORS = ("at_loss",)
 BUILDER_ARGUMENTS = ("variant", "num_classes", "input_shape")  # set by the run, not by model.options
 BASELINE_BUILDER = "egemaps"  # model.builder of the eGeMAPS + linear reference (keras_ser.baselines)
