@@ -24,7 +24,8 @@ import keras
 from keras_ser.presets import load
 from keras_ser.presets.from_run import preset_from_run
 from keras_ser.training import config_from_dict, train
-from keras_ser.training.config import BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, read_toml
+from keras_ser.training.config import (BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, load_config,
+                                      read_toml)
 from keras_ser.training.data import split_items
 
 RECIPE = Path(__file__).resolve().parents[1] / "zoo" / "recipes" / "logmel-cnn-x3.toml"
@@ -42,7 +43,7 @@ def scratch_config(corpus, seed):
 
 def front_end():
     """The recipe's front end as recipe_ablation_loco names it in its run folders."""
-    data = scratch_config("emodb", 0).data
+    data = load_config(RECIPE).data
     return f"mel_bins={data.mel_bins},compression={data.compression},normalization={data.normalization}"
 
 
@@ -58,16 +59,16 @@ def fine_tuned_key(learning_rate, seed=None):
 
 def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
-    folder, path = out / corpus, out / f"{corpus}.json"
-    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": front_end()}
-    if result.get("front_end") != front_end():
+    folder, path, recipe_front_end = out / corpus, out / f"{corpus}.json", front_end()
+    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": recipe_front_end}
+    if result.get("front_end") != recipe_front_end:
         raise SystemExit(f"{path} holds results for the front end {result.get('front_end', '(not recorded)')!r}, "
-                         f"not the recipe's {front_end()!r}: pass another --out")
+                         f"not the recipe's {recipe_front_end!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     fine_tuned = fine_tuned_key(learning_rate, seed)
     if fine_tuned not in result:
-        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{front_end()}"
+        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe_front_end}"
                 for member in SEEDS]
         if not (folder / "pretrained").is_dir():
             preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,

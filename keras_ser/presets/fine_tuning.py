@@ -97,7 +97,7 @@ def _class_weights(class_weight, labels, class_names):
 
 
 class _ItemsUAR(ValidationUAR):
-    """`val_uar` of validation windows: their probabilities averaged per clip, as in `evaluate_items`."""
+    """The validation metrics of windows: their probabilities averaged per clip, as in `evaluate_items`."""
 
     def metrics(self):
         windows, owners, labels = self.data
