@@ -205,13 +205,15 @@ def _explain(args):
 
 def _models(args):
     from keras_ser.presets import list_models, model_info
+    from keras_ser.training.metrics import mean_uar
 
     rows = [("name", "architecture", "params", "test UAR (mean over corpora)")]
     for name in list_models(args.pattern):
         info = model_info(name)
         test = info.get("metrics", {}).get("test", {})
-        uar = f"{sum(m['uar'] for m in test.values()) / len(test):.3f}" if test else "-"
-        rows.append((name, info.get("architecture", ""), f"{info.get('parameters', {}).get('total', 0):,}", uar))
+        uar = mean_uar(test)
+        rows.append((name, info.get("architecture", ""), f"{info.get('parameters', {}).get('total', 0):,}",
+                     "-" if uar is None else f"{uar:.3f}"))
     if len(rows) == 1:
         print(f"no zoo models match {args.pattern!r}")
         return

@@ -12,6 +12,7 @@ from keras_ser.training.metrics import (
     aggregate_windows,
     classification_metrics,
     confusion_matrix,
+    mean_uar,
     metrics_from_confusion,
     wilcoxon_signed_rank,
 )
@@ -298,3 +299,10 @@ def test_plot_paired_scores_joins_each_pair_across_conditions(tmp_path, monkeypa
         plot_paired_scores({}, tmp_path / "bad.png")
     with pytest.raises(ValueError, match="condition 'dual AT' must be a non-empty mapping to finite numbers"):
         plot_paired_scores({"dual AT": {"0,0": float("nan")}}, tmp_path / "bad.png")
+
+
+def test_mean_uar_averages_the_corpora_that_have_a_uar():
+    scores = {"emodb": {"uar": 0.6, "accuracy": 0.7}, "tess": {"uar": 0.9}, "nemo": {"uar": None}, "ravdess": {}}
+    assert mean_uar(scores) == pytest.approx((0.6 + 0.9) / 2)
+    assert mean_uar({"emodb": {"uar": 0.0}}) == 0.0
+    assert mean_uar({}) is None and mean_uar({"nemo": {"uar": None}}) is None

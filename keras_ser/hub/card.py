@@ -5,6 +5,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from keras_ser.presets.files import CARD_FILE, METADATA_FILE, PresetError, read_json
+from keras_ser.training.metrics import mean_uar
 
 REQUIRED_KEYS = ("name", "class_names", "metrics", "license")
 BASE_TAGS = ["keras", "keras-ser", "speech-emotion-recognition", "audio-classification"]
@@ -160,10 +161,9 @@ def zoo_model_cards(zoo_dir):
              _row(["Model", "Architecture", "Parameters", "Mean test UAR", *corpora]), _row(["---"] * (4 + len(corpora)))]
     for metadata in presets:
         test = _test(metadata)
-        uars = [scores["uar"] for scores in test.values() if scores.get("uar") is not None]
         lines.append(_row([f"[{metadata['name']}](#{metadata['name']})", metadata.get("architecture", MISSING),
                            _count((metadata.get("parameters") or {}).get("total")),
-                           _percent(sum(uars) / len(uars) if uars else None),
+                           _percent(mean_uar(test)),
                            *(f"{_percent(test.get(c, {}).get('accuracy'))} / {_percent(test.get(c, {}).get('uar'))}"
                              for c in corpora)]))
     return "\n".join([*lines, "", *(_body(metadata, level=2) for metadata in presets)])
@@ -300,7 +300,7 @@ def comparison_table(table):
         scores = row["scores"]
         cells = [f"{_percent(scores[c]['accuracy'])} / {_percent(scores[c]['uar'])}" if c in scores else MISSING
                  for c in corpora]
-        lines.append(_row([row["label"], *cells, _percent(sum(s["uar"] for s in scores.values()) / len(scores))]))
+        lines.append(_row([row["label"], *cells, _percent(mean_uar(scores))]))
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_ser.training.evaluation import evaluate_part
+from keras_ser.training.metrics import mean_uar
 
 VAL_UAR = "val_uar"
 VAL_CORPUS_UAR = "val_corpus_uar"
@@ -99,8 +100,8 @@ class ValidationUAR(keras.callbacks.Callback):
         if logs is not None:
             metrics = self.metrics()
             logs[VAL_UAR] = metrics["uar"]
-            per_corpus = [scores["uar"] for scores in metrics.get("per_corpus", {}).values()]
-            logs[VAL_CORPUS_UAR] = float(np.mean(per_corpus)) if per_corpus else metrics["uar"]
+            corpus_uar = mean_uar(metrics.get("per_corpus", {}))
+            logs[VAL_CORPUS_UAR] = metrics["uar"] if corpus_uar is None else corpus_uar
 
 
 class TimeLimit(keras.callbacks.Callback):

@@ -41,6 +41,12 @@ def classification_metrics(y_true, y_pred, class_names):
     return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(class_names)), class_names)
 
 
+def mean_uar(scores_by_corpus):
+    """The mean of the corpora's UARs in a {corpus: metrics} dict, skipping missing ones; None when none has one."""
+    uars = [scores["uar"] for scores in scores_by_corpus.values() if scores.get("uar") is not None]
+    return float(np.mean(uars)) if uars else None
+
+
 def metrics_from_confusion(matrix, class_names):
     """The metrics dict of a confusion matrix (rows true, columns predicted).
 
