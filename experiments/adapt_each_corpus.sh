@@ -10,13 +10,11 @@ preset=${1:?give a preset}
 config=${2:?give the run configuration whose split is scored}
 out=${3:?give the output folder}
 data=${KERAS_SER_DATA:-../shared/datasets}
-keep=()
-grep -q 'normalization = "utterance' "$config" && keep=(--no-normalizer)
 mkdir -p "$out"
 for corpus in emodb ravdess tess nemo; do
   sed "s/^corpora = .*/corpora = [\"$corpus\"]/" "$config" > "$out/$corpus.toml"
   [[ -f $out/adapted.$corpus.json ]] && continue
-  keras-ser adapt "$preset" "$data/$corpus" "${keep[@]}" --batch-norm --full-precision --overwrite \
+  keras-ser adapt "$preset" "$data/$corpus" --batch-norm --full-precision --overwrite \
     --out "$out/adapted.$corpus"
   keras-ser evaluate "$out/adapted.$corpus" "$out/$corpus.toml" --out "$out/adapted.$corpus.json"
 done

@@ -18,9 +18,7 @@ for run in "$runs"/*/; do
   [[ -f $out/$name/adapted.json ]] && continue
   keras-ser preset "$run" "$out/$name/preset" --full-precision --overwrite
   keras-ser evaluate "$out/$name/preset" "$run/config.toml" --out "$out/$name/plain.json"
-  keep=()
-  grep -q 'normalization = "utterance' "$run/config.toml" && keep=(--no-normalizer)
-  keras-ser adapt "$out/$name/preset" "$data/$corpus" "${keep[@]}" --batch-norm --full-precision --overwrite \
+  keras-ser adapt "$out/$name/preset" "$data/$corpus" --batch-norm --full-precision --overwrite \
     --out "$out/$name/adapted"
   keras-ser evaluate "$out/$name/adapted" "$run/config.toml" --out "$out/$name/adapted.json"
 done

@@ -501,8 +501,9 @@ def build_parser():
     adapt.add_argument("--out", required=True, help="the preset folder to write")
     adapt.add_argument("--batch-norm", action="store_true",
                        help="also recompute every batch-norm layer's statistics on the audio (AdaBN)")
-    adapt.add_argument("--no-normalizer", dest="normalizer", action="store_false",
-                       help="keep the input normaliser's statistics (e.g. to adapt batch norm only)")
+    adapt.add_argument("--no-normalizer", dest="normalizer", action="store_false", default="auto",
+                       help="keep the input normaliser's statistics (default: refit them when the model has them; "
+                            "a per-window normaliser has none)")
     adapt.add_argument("--min-windows", type=int, default=20,
                        help="refuse audio giving fewer 4-s windows than this (default: 20)")
     adapt.add_argument("--on-error", choices=("fail", "skip"), default="fail",

@@ -115,6 +115,22 @@ def test_adabn_adapts_every_network_of_an_ensemble(clips):
     assert not np.allclose(means[0], means[1])  # each network from its own inputs
 
 
+def test_a_per_window_normaliser_is_left_alone_by_default(clips, tmp_path, capsys):
+    from keras_ser.cli import main
+
+    network = {"builder": "compact_cnn", "variant": "real", "options": {"filters": [4]}}
+    preprocessor = AudioPreprocessor(normalizer={"kind": "utterance_global"})
+    model = SERClassifier(CLASSES, network=network, preprocessor=preprocessor, name="per-window")
+    adapted = model.adapt(clips, batch_norm=True, min_windows=1, progress=False)
+    assert adapted.metadata["adaptations"][0]["parts"] == ["batch_norm"]
+    assert adapted.preprocessor.normalizer == {"kind": "utterance_global"}
+    save_preset(model, tmp_path / "base")
+    assert main(["adapt", str(tmp_path / "base"), *clips, "--out", str(tmp_path / "adapted"), "--batch-norm",
+                 "--min-windows", "1"]) == 0
+    assert "batch-norm statistics of 1 layers recomputed" in capsys.readouterr().out
+    assert load(str(tmp_path / "adapted")).metadata["adaptations"][0]["parts"] == ["batch_norm"]
+
+
 def test_inplace_adaptation_survives_a_preset_round_trip(clips, tmp_path):
     model = tiny_classifier()
     model.metadata = {"calibration": {"temperature": 1.5, "ece": {"test": {"emodb": {"before": 0.1, "after": 0.05}}}}}
@@ -157,14 +173,19 @@ def test_adaptation_failures_say_what_to_do(tiny, clips, tmp_path, corpus_root):
     plain = SERClassifier(CLASSES, network={"builder": "a1", "options": {"hidden_units": 4}},
                           preprocessor=AudioPreprocessor(normalizer={"kind": "utterance"}))
     with pytest.raises(ValueError, match="'utterance'.*nothing to fit; pass normalizer=False"):
-        plain.adapt(clips, progress=False)
+        plain.adapt(clips, normalizer=True, progress=False)
     whole = SERClassifier(CLASSES, network={"builder": "a1", "options": {"hidden_units": 4}},
                           preprocessor=AudioPreprocessor(normalizer={"kind": "utterance_global"}))
     with pytest.raises(ValueError, match="'utterance_global'.*nothing to fit; pass normalizer=False"):
+        whole.adapt(clips, normalizer=True, progress=False)
+    with pytest.raises(ValueError, match=r"nothing to adapt in model .*: its input normaliser \(utterance_global\) "
+                                         r"has no statistics to fit and batch_norm=False; pass batch_norm=True"):
         whole.adapt(clips, progress=False)
+    with pytest.raises(ValueError, match="normalizer must be True, False or 'auto', got 'yes'"):
+        whole.adapt(clips, normalizer="yes", progress=False)
     with pytest.raises(ValueError, match="no batch-normalisation layers.*pass batch_norm=False"):
         plain.adapt(clips, normalizer=False, batch_norm=True, progress=False)
-    with pytest.raises(ValueError, match="nothing to adapt"):
+    with pytest.raises(ValueError, match="nothing to adapt in model 'tiny': normalizer=False and batch_norm=False"):
         tiny.adapt(clips, normalizer=False, progress=False)
 
 

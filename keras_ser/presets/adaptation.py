@@ -27,12 +27,13 @@ BATCH_NORM_LAYERS = (keras.layers.BatchNormalization, QuaternionBatchNormalizati
 LISTED_FAILURES = 10
 
 
-def adapt(model, sources, sampling_rate=None, *, normalizer=True, batch_norm=False, inplace=False, batch_size=32,
+def adapt(model, sources, sampling_rate=None, *, normalizer="auto", batch_norm=False, inplace=False, batch_size=32,
           min_windows=MIN_WINDOWS, on_error="fail", progress=True, channels_first=None):
     """`model` (a SERClassifier) adapted to unlabelled audio: a copy, or `model` itself with `inplace=True`.
 
     `sources`: audio files and folders (every audio file below them), or, with `sampling_rate`, clips as arrays
-    (read as `predict_batch` reads them). `normalizer` refits the input normaliser on the clips' windows;
+    (read as `predict_batch` reads them). `normalizer` refits the input normaliser on the clips' windows
+    (True; "auto": when it has statistics, not for per-window normalisation; False: never);
     `batch_norm` then recomputes the moving statistics of every batch-norm layer (AdaBN). Unreadable files raise
     one error naming them (on_error="fail") or are skipped with a warning (on_error="skip"). The adaptation is
     appended to `model.metadata["adaptations"]`, which `save_preset` writes.
@@ -62,15 +63,21 @@ def adapt(model, sources, sampling_rate=None, *, normalizer=True, batch_norm=Fal
 
 
 def _parts(model, normalizer, batch_norm):
-    """The parts to adapt, or a ValueError when one asked for does not exist in `model`."""
+    """The parts to adapt, or a ValueError when one asked for does not exist in `model`.
+
+    `normalizer="auto"` adapts the input normaliser when it has statistics to fit, and skips it otherwise.
+    """
+    if normalizer not in (True, False, "auto"):
+        raise ValueError(f"normalizer must be True, False or 'auto', got {normalizer!r}")
+    kind = (model.preprocessor.normalizer or {}).get("kind")
+    fittable = kind is not None and bool(NORMALIZERS[kind]._statistics)
     parts = []
-    if normalizer:
-        kind = (model.preprocessor.normalizer or {}).get("kind")
-        if kind is None:
-            raise ValueError(f"model {model.name!r} has no input normaliser to adapt; pass normalizer=False")
-        if not NORMALIZERS[kind]._statistics:
-            raise ValueError(f"model {model.name!r} normalises each window by its own mean and variance "
-                             f"({kind!r}), so its normaliser has nothing to fit; pass normalizer=False")
+    if normalizer is True and kind is None:
+        raise ValueError(f"model {model.name!r} has no input normaliser to adapt; pass normalizer=False")
+    if normalizer is True and not fittable:
+        raise ValueError(f"model {model.name!r} normalises each window by its own mean and variance "
+                         f"({kind!r}), so its normaliser has nothing to fit; pass normalizer=False")
+    if normalizer is True or (normalizer == "auto" and fittable):
         parts.append("normalizer")
     if batch_norm:
         if not batch_norm_layers(model.scorer):
@@ -78,7 +85,10 @@ def _parts(model, normalizer, batch_norm):
                              "adapted; pass batch_norm=False")
         parts.append("batch_norm")
     if not parts:
-        raise ValueError("nothing to adapt: pass normalizer=True and/or batch_norm=True")
+        why = ("normalizer=False" if normalizer is False
+               else f"its input normaliser ({kind or 'none'}) has no statistics to fit")
+        raise ValueError(f"nothing to adapt in model {model.name!r}: {why} and batch_norm=False; "
+                         "pass batch_norm=True (AdaBN)")
     return parts
 
 

@@ -313,12 +313,12 @@ class SERClassifier(keras.Model):
         return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
                          monitor=monitor, class_weight=class_weight)
 
-    def adapt(self, sources, sampling_rate=None, *, normalizer=True, batch_norm=False, inplace=False, batch_size=32,
+    def adapt(self, sources, sampling_rate=None, *, normalizer="auto", batch_norm=False, inplace=False, batch_size=32,
               min_windows=20, on_error="fail", progress=True, channels_first=None):
         """This model adapted to unlabelled audio of a new domain: a copy, or this model with `inplace=True`.
 
-        Refits the input normaliser on the audio's windows and, with `batch_norm=True`, every batch-norm layer's
-        moving statistics (AdaBN). `sources`: audio files and folders, or clips as arrays with `sampling_rate`.
+        Refits the input normaliser on the audio's windows (when it has statistics) and, with `batch_norm=True`,
+        every batch-norm layer's moving statistics (AdaBN). `sources`: audio files and folders, or clips as arrays with `sampling_rate`.
         Recorded in `metadata["adaptations"]`. See `keras_ser.presets.adaptation.adapt`.
         """
         from keras_ser.presets.adaptation import adapt
