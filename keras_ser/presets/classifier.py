@@ -318,8 +318,8 @@ class SERClassifier(keras.Model):
         """This model adapted to unlabelled audio of a new domain: a copy, or this model with `inplace=True`.
 
         Refits the input normaliser on the audio's windows (when it has statistics) and, with `batch_norm=True`,
-        every batch-norm layer's moving statistics (AdaBN). `sources`: audio files and folders, or clips as arrays with `sampling_rate`.
-        Recorded in `metadata["adaptations"]`. See `keras_ser.presets.adaptation.adapt`.
+        every batch-norm layer's moving statistics (AdaBN). `sources`: audio files and folders, or clips as arrays
+        with `sampling_rate`. Recorded in `metadata["adaptations"]`. See `keras_ser.presets.adaptation.adapt`.
         """
         from keras_ser.presets.adaptation import adapt
 
