@@ -183,6 +183,8 @@ def test_adaptation_failures_say_what_to_do(tiny, clips, tmp_path, corpus_root):
         whole.adapt(clips, progress=False)
     with pytest.raises(ValueError, match="normalizer must be True, False or 'auto', got 'yes'"):
         whole.adapt(clips, normalizer="yes", progress=False)
+    with pytest.raises(ValueError, match="'utterance_global'.*nothing to fit; pass normalizer=False"):
+        whole.adapt(clips, normalizer=np.True_, progress=False)
     with pytest.raises(ValueError, match="no batch-normalisation layers.*pass batch_norm=False"):
         plain.adapt(clips, normalizer=False, batch_norm=True, progress=False)
     with pytest.raises(ValueError, match="nothing to adapt in model 'tiny': normalizer=False and batch_norm=False"):

@@ -69,6 +69,7 @@ def _parts(model, normalizer, batch_norm):
     """
     if normalizer not in (True, False, "auto"):
         raise ValueError(f"normalizer must be True, False or 'auto', got {normalizer!r}")
+    normalizer = normalizer if normalizer == "auto" else bool(normalizer)  # 1, numpy booleans
     kind = (model.preprocessor.normalizer or {}).get("kind")
     fittable = kind is not None and bool(NORMALIZERS[kind]._statistics)
     parts = []
