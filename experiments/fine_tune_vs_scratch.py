@@ -6,13 +6,15 @@ trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned 
 corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
-audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4), and
-`--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate and
-seed is an entry of its own in the corpus's results, which record the front end they were measured with.
+audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4),
+`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`), and
+`--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
+schedule and seed is an entry of its own in the corpus's results, which record the front end they were measured
+with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
-        [--learning-rate 1e-3] [--seeds 0 1 2]
+        [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
 """
 
 import argparse
@@ -51,13 +53,15 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate, seed=None):
-    """The results key of fine-tuning at `learning_rate` with `seed`: "fine_tuned" at the snippet's rate, unseeded."""
+def fine_tuned_key(learning_rate, seed=None, head_epochs=0):
+    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone:
+    "fine_tuned" at the snippet's rate, unseeded, without head epochs."""
     key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
+    key += f"_head{head_epochs}" if head_epochs else ""
     return key if seed is None else f"{key}_seed{seed}"
 
 
-def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None):
+def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
     folder, path, recipe_front_end = out / corpus, out / f"{corpus}.json", front_end()
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": recipe_front_end}
@@ -66,7 +70,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
                          f"not the recipe's {recipe_front_end!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate, seed)
+    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs)
     if fine_tuned not in result:
         loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe_front_end}"
                 for member in SEEDS]
@@ -81,7 +85,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
             keras.utils.set_random_seed(seed)
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
         history = model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
-                                  progress=False)
+                                  head_epochs=head_epochs, progress=False)
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": len(history.history["loss"])}
     if "from_scratch" not in result:
@@ -111,15 +115,17 @@ def main():
                         help="fine-tuning's learning rate (default: the README snippet's, 1e-4)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[None],
                         help="fine-tune once per seed (default: once, unseeded, as the snippet does)")
+    parser.add_argument("--head-epochs", type=int, default=0,
+                        help="epochs of the new output layers alone (at 1e-3) before the whole network (default: 0)")
     args = parser.parse_args()
     print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch | "
           "eGeMAPS, same speakers |")
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
         for seed in args.seeds:
-            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed)
+            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
-                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed),
+                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed, args.head_epochs),
                                  "from_scratch", "egemaps")]
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
 

@@ -69,7 +69,7 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
     "sections, key, message",
     [
         ({"data": {"crops": "middle"}}, "data.crops", "'middle' is not one of fixed, random"),
-        ({"training": {"balance": "speaker"}}, "training.balance", "is not one of none, class, corpus_class"),
+        ({"training": {"balance": "speaker"}}, "training.balance", "is not one of none, class, corpus_class, corpus_class_sqrt"),
         ({"training": {"augment": {"gain": 6}}}, "training.augment.gain", "unknown key; known: gain_db"),
         ({"training": {"augment": {"gain_db": -3}}}, "training.augment.gain_db", "positive number"),
         ({"training": {"augment": {"noise_snr_db": [30, 10]}}}, "training.augment.noise_snr_db", r"\[lowest, highest\]"),
@@ -248,6 +248,11 @@ def test_balanced_epochs_draw_corpus_and_class_groups_in_equal_shares():
         assert weights[groups == group].sum() == pytest.approx(0.25)
     assert balanced_weights(balance_groups("class", corpora, labels))[labels == 1].sum() == pytest.approx(0.5)
     assert balance_groups("none", corpora, labels) is None
+    sqrt_weights = balanced_weights(balance_groups("corpus_class_sqrt", corpora, labels), 0.5)
+    roots = {"a:0": 60 ** 0.5, "a:1": 20 ** 0.5, "b:0": 15 ** 0.5, "b:1": 5 ** 0.5}  # share ∝ √(group size)
+    for group, root in roots.items():
+        assert sqrt_weights[groups == group].sum() == pytest.approx(root / sum(roots.values()))
+    assert balanced_weights(groups, 1.0) == pytest.approx(np.full(100, 0.01))  # exponent 1: as the data come
     assert sorted(epoch_order(np.random.default_rng(0), 100)) == list(range(100))
     source = WindowSource(FeatureSet(np.zeros((100, 1, 1, 1), np.float16), np.arange(100), [None] * 100))
     data = TrainingDataset(source, np.arange(100), batch_size=25, weights=weights, stft=STFTSettings())  # label: index

@@ -128,17 +128,57 @@ def test_three_training_speakers_do_not_warn(emodb, monkeypatch):
     assert not [w for w in caught if "speaker" in str(w.message)]
 
 
+def test_head_epochs_train_the_output_layers_alone_first_then_the_whole_network(emodb, monkeypatch):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = SERClassifier(CLASSES, network={"builder": "compact_cnn", "options": {"filters": [2, 2, 2, 2]}},
+                          preprocessor=AudioPreprocessor(normalizer={"kind": "max", "maximum": 40.0}), name="small")
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.networks[0].layers)
+    (head,) = model.head_layers
+    initial = {id(weight): np.array(weight) for weight in model.weights}
+    flags = [layer.trainable for layer in model.networks[0].layers]
+    calls, original = [], SERClassifier.fit
+
+    def fit(self, *args, **kwargs):
+        calls.append({"trainable": {id(weight) for weight in self.trainable_weights}, "epochs": kwargs["epochs"],
+                      "lr": float(self.optimizer.learning_rate), "validated": kwargs.get("validation_data") is not None})
+        history = original(self, *args, **kwargs)
+        calls[-1]["after"] = {id(weight): np.array(weight) for weight in self.weights}
+        return history
+
+    monkeypatch.setattr(SERClassifier, "fit", fit)
+    items = pick(emodb, ["03", "08", "09"], {"angry": 2, "neutral": 1, "sad": 1})
+    model.fine_tune(items, items[:2], epochs=1, batch_size=4, learning_rate=1e-4, head_epochs=2, progress=False)
+    first, second = calls
+    heads = {id(weight) for weight in head.weights}
+    assert first["trainable"] == heads and first["epochs"] == 2 and not first["validated"]
+    assert first["lr"] == pytest.approx(1e-3) and second["lr"] == pytest.approx(1e-4)
+    assert second["trainable"] > heads and second["epochs"] == 1 and second["validated"]
+    moved = {key for key, value in first["after"].items() if not np.array_equal(value, initial[key])}
+    assert moved and moved <= heads  # the head phase changed the output layer, not even batch norm's statistics
+    assert [layer.trainable for layer in model.networks[0].layers] == flags
+
+
 @pytest.mark.parametrize("arguments, message", [
     ({"train_items": []}, "at least one training item"),
     ({"monitor": "val_accuracy"}, "unknown monitor 'val_accuracy'"),
     ({"class_weight": "balance"}, "class_weight must be 'balanced', None or a dict"),
     ({"class_weight": {"happy": 2.0}}, "class_weight key 'happy' is neither a class name nor an index"),
+    ({"head_epochs": -1}, "head_epochs must be a whole number of epochs >= 0, got -1"),
+    ({"head_epochs": 1.5}, "head_epochs must be a whole number of epochs >= 0, got 1.5"),
 ])
 def test_bad_arguments_fail_clearly(emodb, monkeypatch, arguments, message):
     spy_fit(monkeypatch, train=False)
     arguments = {"train_items": pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1}), **arguments}
     with pytest.raises(ValueError, match=re.escape(message)):
         tiny_model().fine_tune(progress=False, **arguments)
+
+
+def test_head_epochs_refuse_a_model_without_a_network(emodb):
+    rhemo_only = SERClassifier(CLASSES, rhemo={"heads": ["emotion"]}, name="rhemo-only")
+    with pytest.raises(ValueError, match="model 'rhemo-only' has only RH-emo's frozen heads"):
+        rhemo_only.fine_tune(pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1}), head_epochs=2, progress=False)
 
 
 def test_readme_lists_every_corpus_reader():

@@ -302,16 +302,17 @@ class SERClassifier(keras.Model):
         return evaluate_items(self, items, batch_size, progress)
 
     def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
-                  progress=True, *, monitor="val_uar", class_weight="balanced"):
+                  progress=True, *, monitor="val_uar", class_weight="balanced", head_epochs=0, head_learning_rate=1e-3):
         """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History.
 
         Early-stops on the validation items' `monitor` ("val_uar": clip-level UAR, or
         "val_loss") and restores the best epoch; `class_weight`: "balanced", None or
-        {class: weight}. Warns when fewer than 3 training speakers. See
-        `keras_ser.presets.fine_tuning.fine_tune`.
+        {class: weight}; `head_epochs`: epochs of the output layers alone first. Warns when
+        fewer than 3 training speakers. See `keras_ser.presets.fine_tuning.fine_tune`.
         """
         return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
-                         monitor=monitor, class_weight=class_weight)
+                         monitor=monitor, class_weight=class_weight, head_epochs=head_epochs,
+                         head_learning_rate=head_learning_rate)
 
     def adapt(self, sources, sampling_rate=None, *, normalizer="auto", batch_norm=False, inplace=False, batch_size=32,
               min_windows=20, on_error="fail", progress=True, channels_first=None):

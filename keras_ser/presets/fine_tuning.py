@@ -1,5 +1,6 @@
 """Evaluating a classifier on labelled corpus items, and fine-tuning it on them."""
 
+import contextlib
 import warnings
 
 import keras
@@ -107,18 +108,26 @@ class _ItemsUAR(ValidationUAR):
 
 
 def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
-              patience=3, progress=True, *, monitor=VAL_UAR, class_weight="balanced"):
-    """Train `model` (audio in) on labelled items; returns the History.
+              patience=3, progress=True, *, monitor=VAL_UAR, class_weight="balanced", head_epochs=0,
+              head_learning_rate=1e-3):
+    """Train `model` (audio in) on labelled items; returns the History of the whole network's epochs.
 
     With validation items, early-stops on `monitor`: "val_uar" (clip-level UAR, window
     probabilities averaged per clip) or "val_loss" (window level), and restores the best
     epoch's weights. `class_weight`: "balanced" (n / (k * count) over the training
-    windows' k classes), None, or {class name or index: weight}. Warns when the training
-    items name fewer than 3 speakers (None is not counted). The RH-emo encoder and heads
-    stay frozen.
+    windows' k classes), None, or {class name or index: weight}. `head_epochs` > 0 first
+    trains only the output layers (`model.head_layers`) that many epochs at
+    `head_learning_rate`, the rest frozen (batch norm in inference mode), before the
+    `epochs` of the whole network. Warns when the training items name fewer than 3
+    speakers (None is not counted). The RH-emo encoder and heads stay frozen.
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
+    if not isinstance(head_epochs, (int, np.integer)) or isinstance(head_epochs, bool) or head_epochs < 0:
+        raise ValueError(f"head_epochs must be a whole number of epochs >= 0, got {head_epochs!r}")
+    if head_epochs and not model.networks:
+        raise ValueError(f"head_epochs needs a network to freeze around its output layers; model '{model.name}' has "
+                         "only RH-emo's frozen heads: fine-tune it with head_epochs=0")
     train_items, validation_items = list(train_items), list(validation_items or [])
     if not train_items:
         raise ValueError("fine_tune needs at least one training item")
@@ -139,7 +148,32 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
         callbacks = [_ItemsUAR((vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees `val_uar`
                      keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
                                                    restore_best_weights=True)]
+    verbose = "auto" if progress else 0
+    if head_epochs:
+        with _only_heads_trainable(model):
+            _compile(model, head_learning_rate)
+            model.fit(x, y, epochs=head_epochs, batch_size=batch_size, shuffle=True, class_weight=weights,
+                      verbose=verbose)
+    _compile(model, learning_rate)
+    return model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                     shuffle=True, class_weight=weights, callbacks=callbacks, verbose=verbose)
+
+
+def _compile(model, learning_rate):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    return model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
-                     shuffle=True, class_weight=weights, callbacks=callbacks, verbose="auto" if progress else 0)
+
+
+@contextlib.contextmanager
+def _only_heads_trainable(model):
+    """Freeze every layer of the model's networks but their output layers; restore the flags on exit."""
+    heads = {id(layer) for layer in model.head_layers}
+    layers = [layer for network in model.networks for layer in network.layers if id(layer) not in heads]
+    flags = [layer.trainable for layer in layers]
+    for layer in layers:
+        layer.trainable = False
+    try:
+        yield
+    finally:
+        for layer, flag in zip(layers, flags):
+            layer.trainable = flag

@@ -118,7 +118,7 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.1  # without improvement of `monitor`
     distribution: str = "none"
     augment: dict = dataclasses.field(default_factory=dict)  # keras_ser.training.augmentation; absent keys: off
-    balance: str = "none"  # "class", "corpus_class": each epoch drawn with equal shares of classes (per corpus)
+    balance: str = "none"  # "class", "corpus_class(_sqrt)": see training/sampling.py
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ from keras_ser.datasets import (
 from keras_ser.training.augmentation import Augmentation
 from keras_ser.training.config import ConfigError
 from keras_ser.training.loader import CropSource, TrainingLoader, WindowSource, silence
-from keras_ser.training.sampling import balance_groups, balanced_weights
+from keras_ser.training.sampling import SHARE_EXPONENTS, balance_groups, balanced_weights
 
 
 @dataclasses.dataclass
@@ -196,7 +196,7 @@ def _training_loader(data, training, chosen, front_end, train_windows, cache_dir
         source = WindowSource(train_windows)
     labels = np.array([chosen.label_of[item.path] for item in examples])
     groups = balance_groups(balance, [item.corpus for item in examples], labels)
-    weights = None if groups is None else balanced_weights(groups)
+    weights = None if groups is None else balanced_weights(groups, SHARE_EXPONENTS[balance])
     return TrainingLoader(source, labels, weights, augmentation, front_end.stft, len(chosen.class_names))
 
 
