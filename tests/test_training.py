@@ -299,6 +299,26 @@ def test_an_ensemble_preset_refuses_runs_that_differ_in_more_than_their_seed(see
     assert not (tmp_path / "preset").exists()
 
 
+def test_a_preset_of_an_experiment_run_gets_a_name_keras_can_train_under(seed_runs, tmp_path):
+    from keras_ser.presets import load
+    from keras_ser.presets.from_run import preset_from_run
+
+    run = tmp_path / "test_corpus=emodb,seed=0"  # an experiment names its runs and their configs so
+    shutil.copytree(seed_runs[0], run)
+    config = load_config(run / "config.toml")
+    config.name = run.name
+    (run / "config.toml").write_text(dump_toml(config))
+    preset_from_run(run, tmp_path / "preset", progress=False)
+    model = load(str(tmp_path / "preset"))
+    assert model.name == model.metadata["name"] == "test_corpus-emodb-seed-0"
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    windows = np.zeros((2, model.preprocessor.window_samples), np.float32)
+    model.fit(windows, np.array([0, 1]), epochs=1, verbose=0)  # raised "not a valid root scope name" with '=' and ','
+    with pytest.raises(ValueError, match=re.escape("preset name 'my preset' is not a valid model name: use letters")):
+        preset_from_run(run, tmp_path / "named", name="my preset", progress=False)
+    assert not (tmp_path / "named").exists()
+
+
 def test_cli_reports_config_errors(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text('[data]\nsplit = "bogus"\n')

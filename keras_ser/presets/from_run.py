@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import keras
@@ -36,6 +37,9 @@ CORPUS_LICENSES = {
 NON_COMMERCIAL = {"ravdess", "tess", "iemocap", "savee", "emovo", "crema_d", "nemo"}
 # The configuration keys in which the runs of a seed ensemble may differ.
 ENSEMBLE_FREE_KEYS = ("name", "seed")
+
+# A preset's model name: Keras uses it as a name scope while training (fine_tune), which allows only these.
+MODEL_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.-]*")
 
 
 def _hardware():
@@ -215,6 +219,17 @@ def _one_or_all(values):
     return values[0] if len(values) == 1 else values
 
 
+def preset_name(name, run_name):
+    """`name`, refused unless Keras can train a model so named; without one, the run's name made such a name
+    (an experiment's run names, like "test_corpus=emodb,seed=0", hold '=' and ',')."""
+    if name is None:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", run_name).lstrip("_-") or "preset"
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(f"preset name {name!r} is not a valid model name: use letters, digits, '.', '_' and '-', "
+                         "starting with a letter, digit or '.'")
+    return name
+
+
 def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, half_precision=True, overwrite=False,
                     progress=True, dimension_heads=True):
     """Save a `keras-ser train` run (spectrogram or RH-emo features) as a preset, calibrated, evaluated per corpus.
@@ -230,6 +245,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
     configs = [load_config(run_dir / "config.toml") for run_dir in run_dirs]
     _check_alike(run_dirs, configs)
     config, data = configs[0], configs[0].data
+    name = preset_name(name, config.name)
     if not dimension_heads and data.features != "rhemo":
         raise ValueError(f"'{run_dirs[0]}' was trained on spectrograms, not RH-emo features, so its preset has no "
                          "valence/arousal/dominance heads to leave out: drop dimension_heads=False "
@@ -256,8 +272,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
     if len(run_dirs) > 1:
         network["members"] = len(run_dirs)
         architecture = f"ensemble of {len(run_dirs)} {architecture} (seeds {', '.join(map(str, seeds))})"
-    model = SERClassifier(chosen.class_names, network=network, rhemo=rhemo, preprocessor=preprocessor,
-                          name=name or config.name)
+    model = SERClassifier(chosen.class_names, network=network, rhemo=rhemo, preprocessor=preprocessor, name=name)
     for member, inference in zip(model.networks, trained, strict=True):
         member.set_weights(network_of(inference).get_weights())
     if rhemo is not None:
@@ -270,7 +285,7 @@ def preset_from_run(run_dirs, folder, name=None, description="", recipe=None, ha
     run_metrics = [json.loads((run_dir / METRICS_FILE).read_text()) for run_dir in run_dirs]
     wall = sum(metrics.get("wall_time_s", 0) for metrics in run_metrics) + (rhemo_metrics or {}).get("wall_time_s", 0)
     metadata = {
-        "name": name or config.name, "description": description,
+        "name": name, "description": description,
         "architecture": ("RH-emo encoder + " if rhemo else "") + architecture,
         "training_data": {"corpora": list(data.corpora), "classes": chosen.class_names,
                           "split": _split_description(data.split, data.fractions, data.test_corpus),
@@ -292,7 +307,7 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
     from keras_ser.datasets import select_classes, split_per_corpus
     from keras_ser.training.rhemo_recipe import rhemo_items
 
-    rhemo_dir = Path(rhemo_dir)
+    rhemo_dir, name = Path(rhemo_dir), preset_name(name, "rhemo")
     metrics = json.loads((rhemo_dir / METRICS_FILE).read_text())
     heads = ["emotion", *VAD_HEADS] if dimension_heads else ["emotion"]
     architecture = "RH-emo (encoder + emotion and V/A/D heads)" if dimension_heads else "RH-emo (encoder + emotion head)"
