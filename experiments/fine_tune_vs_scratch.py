@@ -7,15 +7,14 @@ corpus's training speakers of the zoo split; the same network (three seeds of th
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
 audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4),
-`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`),
-`--separately` fine-tunes each member of the pretrained ensemble alone (scored together), and
+`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`), and
 `--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
 schedule and seed is an entry of its own in the corpus's results, which record the front end they were measured
 with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
-        [--learning-rate 1e-3] [--head-epochs 5] [--separately] [--seeds 0 1 2]
+        [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
 """
 
 import argparse
@@ -25,7 +24,6 @@ from pathlib import Path
 import keras
 
 from keras_ser.presets import load
-from keras_ser.presets.fine_tuning import evaluate_items
 from keras_ser.presets.from_run import preset_from_run
 from keras_ser.training import config_from_dict, train
 from keras_ser.training.config import (BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, load_config,
@@ -55,15 +53,15 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate, seed=None, head_epochs=0, separately=False):
-    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone,
-    the members `separately` or not: "fine_tuned" at the snippet's rate, unseeded, without head epochs, together."""
+def fine_tuned_key(learning_rate, seed=None, head_epochs=0):
+    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone:
+    "fine_tuned" at the snippet's rate, unseeded, without head epochs."""
     key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
-    key += (f"_head{head_epochs}" if head_epochs else "") + ("_separately" if separately else "")
+    key += f"_head{head_epochs}" if head_epochs else ""
     return key if seed is None else f"{key}_seed{seed}"
 
 
-def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0, separately=False):
+def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
     folder, path, recipe_front_end = out / corpus, out / f"{corpus}.json", front_end()
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": recipe_front_end}
@@ -72,7 +70,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
                          f"not the recipe's {recipe_front_end!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, separately)
+    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs)
     if fine_tuned not in result:
         loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe_front_end}"
                 for member in SEEDS]
@@ -85,19 +83,11 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        class_names = sorted({item.canonical for item in parts["train"]})
-        if separately:  # each member its own model, fine-tuned and early-stopped alone; scored as an ensemble
-            for member, run in zip(SEEDS, loco):
-                if not (folder / f"pretrained-member{member}").is_dir():
-                    preset_from_run(run, folder / f"pretrained-member{member}", name=f"loco-without-{corpus}-{member}",
-                                    half_precision=False, progress=False)
-            models = [load(str(folder / f"pretrained-member{member}"), class_names=class_names) for member in SEEDS]
-        else:
-            models = [load(str(folder / "pretrained"), class_names=class_names)]
-        epochs = [len(model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
-                                      head_epochs=head_epochs, progress=False).history["loss"]) for model in models]
-        result[fine_tuned] = {**scores(evaluate_items(models, parts["test"], progress=False)),
-                              "epochs": epochs if separately else epochs[0]}
+        model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
+        histories = model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
+                                    head_epochs=head_epochs, progress=False)  # one per member of the ensemble
+        result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
+                              "epochs": [len(history.history["loss"]) for history in histories]}
     if "from_scratch" not in result:
         runs = [folder / f"scratch-seed{member}" for member in SEEDS]
         for member, run in zip(SEEDS, runs):
@@ -125,8 +115,6 @@ def main():
                         help="fine-tuning's learning rate (default: the README snippet's, 1e-4)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[None],
                         help="fine-tune once per seed (default: once, unseeded, as the snippet does)")
-    parser.add_argument("--separately", action="store_true",
-                        help="fine-tune each member of the pretrained ensemble alone, then score them as an ensemble")
     parser.add_argument("--head-epochs", type=int, default=0,
                         help="epochs of the new output layers alone (at 1e-3) before the whole network (default: 0)")
     args = parser.parse_args()
@@ -135,10 +123,9 @@ def main():
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
         for seed in args.seeds:
-            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs, args.separately)
+            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
-                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed, args.head_epochs,
-                                                                            args.separately),
+                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed, args.head_epochs),
                                  "from_scratch", "egemaps")]
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
 

@@ -98,18 +98,18 @@ def _class_weights(class_weight, labels, class_names):
 
 
 class _ItemsUAR(ValidationUAR):
-    """The classifier's validation metrics on windows: their probabilities averaged per clip, as in
-    `evaluate_items` (whatever model `fit` trains)."""
+    """The validation metrics of windows under `predictor` (the classifier or one member of it): their
+    probabilities averaged per clip, as in `evaluate_items`."""
 
-    def __init__(self, classifier, data, batch_size):
+    def __init__(self, predictor, class_names, data, batch_size):
         super().__init__(data, batch_size)
-        self.classifier = classifier
+        self.predictor, self.class_names = predictor, class_names
 
     def metrics(self):
         windows, owners, labels = self.data
-        probabilities = self.classifier.predict(windows, batch_size=self.batch_size, verbose=0)
+        probabilities = self.predictor.predict(windows, batch_size=self.batch_size, verbose=0)
         clips, pooled = aggregate_windows(probabilities, owners, method="mean")
-        return classification_metrics(labels[clips], pooled, self.classifier.class_names)
+        return classification_metrics(labels[clips], pooled, self.class_names)
 
 
 def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
@@ -123,10 +123,11 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
     windows' k classes), None, or {class name or index: weight}. `head_epochs` > 0 first
     trains only the output layers (`model.head_layers`) that many epochs at
     `head_learning_rate`, the rest frozen (batch norm in inference mode), before the
-    `epochs` of the whole network. The members of a seed ensemble learn each from its own
-    loss, as they were trained; early stopping watches the ensemble. Warns when the
-    training items name fewer than 3 speakers (None is not counted). The RH-emo encoder
-    and heads stay frozen.
+    `epochs` of the whole network. The members of a seed ensemble are fine-tuned one after
+    the other, each on its own loss and early-stopped on its own validation UAR, as they
+    were trained; it then returns their Histories, a list. Warns when the training items
+    name fewer than 3 speakers (None is not counted). The RH-emo encoder and heads stay
+    frozen.
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
@@ -147,42 +148,40 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
     x, owners = item_windows(model, train_items, progress)
     y = labels[owners]
     weights = _class_weights(class_weight, y, model.class_names)
-    trainer = _trainer(model)
-    outputs = len(trainer.outputs)
-    targets = y if outputs == 1 else (y,) * outputs
-    fit = {"class_weight": weights} if outputs == 1 or weights is None else {
-        "sample_weight": (np.array([weights[int(label)] for label in y]),) * outputs}  # class_weight: one output only
-    validation, callbacks = None, []
+    validation = None
     if validation_items:
         v_labels = item_labels(validation_items, model.class_names)
         vx, v_owners = item_windows(model, validation_items, progress)
-        v_targets = v_labels[v_owners]
-        validation = (vx, v_targets if outputs == 1 else (v_targets,) * outputs)
-        callbacks = [_ItemsUAR(model, (vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees `val_uar`
-                     keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
-                                                   restore_best_weights=True)]
-    verbose = "auto" if progress else 0
-    if head_epochs:
-        with _only_heads_trainable(model):
-            _compile(trainer, head_learning_rate)
-            trainer.fit(x, targets, epochs=head_epochs, batch_size=batch_size, shuffle=True, verbose=verbose, **fit)
-    _compile(trainer, learning_rate)
-    return trainer.fit(x, targets, validation_data=validation, epochs=epochs, batch_size=batch_size, shuffle=True,
-                       callbacks=callbacks, verbose=verbose, **fit)
+        validation = (vx, v_labels[v_owners])
+    verbose, histories = "auto" if progress else 0, []
+    for trainee in _trainees(model):
+        callbacks = [] if validation is None else [
+            _ItemsUAR(trainee, model.class_names, (vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees it
+            keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
+                                          restore_best_weights=True)]
+        if head_epochs:
+            with _only_heads_trainable(model):
+                _compile(trainee, head_learning_rate)
+                trainee.fit(x, y, epochs=head_epochs, batch_size=batch_size, shuffle=True, class_weight=weights,
+                            verbose=verbose)
+        _compile(trainee, learning_rate)
+        histories.append(trainee.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                                     shuffle=True, class_weight=weights, callbacks=callbacks, verbose=verbose))
+    return histories[0] if len(histories) == 1 else histories
 
 
-def _trainer(model):
-    """What `fit` trains: the model, or for a seed ensemble one with each member's probabilities as an output, so
-    that each member learns from its own loss, as it was trained, not from the loss of the members' average."""
+def _trainees(model):
+    """What `fit` trains: the model, or each member of a seed ensemble as a model of its own (audio to its
+    probabilities), so that each learns from its own loss and stops at its own best epoch, as it was trained."""
     if len(model.networks) < 2:
-        return model
-    return keras.Model(model.inputs, list(model.get_layer("ensemble").input), name=f"{model.name}_members")
+        return [model]
+    return [keras.Model(model.inputs, output, name=f"{model.name}_member_{i}")
+            for i, output in enumerate(model.get_layer("ensemble").input)]
 
 
 def _compile(model, learning_rate):
-    outputs = len(model.outputs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=["sparse_categorical_crossentropy"] * outputs,
-                  metrics=[["accuracy"]] * outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
 
 
 @contextlib.contextmanager
