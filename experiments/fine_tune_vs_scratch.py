@@ -85,7 +85,8 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
             keras.utils.set_random_seed(seed)
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
         histories = model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
-                                    head_epochs=head_epochs, progress=False)  # one per member of the ensemble
+                                    head_epochs=head_epochs, progress=False)  # one per member of an ensemble
+        histories = histories if isinstance(histories, list) else [histories]
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": [len(history.history["loss"]) for history in histories]}
     if "from_scratch" not in result:

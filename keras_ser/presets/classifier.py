@@ -303,7 +303,8 @@ class SERClassifier(keras.Model):
 
     def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
                   progress=True, *, monitor="val_uar", class_weight="balanced", head_epochs=0, head_learning_rate=1e-3):
-        """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History.
+        """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History (a seed
+        ensemble: one per member, each fine-tuned on its own).
 
         Early-stops on the validation items' `monitor` ("val_uar": clip-level UAR, or
         "val_loss") and restores the best epoch; `class_weight`: "balanced", None or
