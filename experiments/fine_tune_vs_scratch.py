@@ -7,14 +7,17 @@ corpus's training speakers of the zoo split; the same network (three seeds of th
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
 audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4),
-`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`), and
+`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`),
+`--epochs`, `--patience` and `--batch-size` change the snippet's schedule, `--scratch-draws N` trains N
+ensembles from scratch (seeds 0-2, 3-5, ...), and
 `--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
 schedule and seed is an entry of its own in the corpus's results, which record the front end they were measured
 with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
-        [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
+        [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2] [--epochs 20] [--patience 3] [--batch-size 16]
+        [--scratch-draws 3]
 """
 
 import argparse
@@ -33,6 +36,7 @@ from keras_ser.training.data import split_items
 RECIPE = Path(__file__).resolve().parents[1] / "zoo" / "recipes" / "logmel-cnn-x3.toml"
 SEEDS = (0, 1, 2)
 SNIPPET_LEARNING_RATE = 1e-4  # fine_tune's default
+SNIPPET_SCHEDULE = {"epochs": 20, "patience": 3, "batch_size": 16}  # the snippet's epochs; fine_tune's defaults
 
 
 def scratch_config(corpus, seed):
@@ -53,16 +57,20 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate, seed=None, head_epochs=0):
-    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone:
-    "fine_tuned" at the snippet's rate, unseeded, without head epochs."""
+def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None):
+    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone,
+    with `schedule` ({"epochs", "patience", "batch_size"}, the snippet's where absent): "fine_tuned" at the
+    snippet's rate and schedule, unseeded, without head epochs."""
     key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
     key += f"_head{head_epochs}" if head_epochs else ""
+    key += "".join(f"_{name}{value}" for name, value in (schedule or {}).items() if value != SNIPPET_SCHEDULE[name])
     return key if seed is None else f"{key}_seed{seed}"
 
 
-def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0):
-    """The corpus's four rows, each computed once (kept in OUT/<corpus>.json)."""
+def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0, schedule=None,
+            scratch_draws=1):
+    """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
+    from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe_front_end = out / corpus, out / f"{corpus}.json", front_end()
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": recipe_front_end}
     if result.get("front_end") != recipe_front_end:
@@ -70,7 +78,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
                          f"not the recipe's {recipe_front_end!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs)
+    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule)
     if fine_tuned not in result:
         loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe_front_end}"
                 for member in SEEDS]
@@ -84,18 +92,23 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         if seed is not None:
             keras.utils.set_random_seed(seed)
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
-        histories = model.fine_tune(parts["train"], parts["val"], epochs=20, learning_rate=learning_rate,
-                                    head_epochs=head_epochs, progress=False)  # one per member of an ensemble
+        histories = model.fine_tune(parts["train"], parts["val"], learning_rate=learning_rate, head_epochs=head_epochs,
+                                    progress=False, **{**SNIPPET_SCHEDULE, **(schedule or {})})  # one per member
         histories = histories if isinstance(histories, list) else [histories]
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": [len(history.history["loss"]) for history in histories]}
-    if "from_scratch" not in result:
-        runs = [folder / f"scratch-seed{member}" for member in SEEDS]
-        for member, run in zip(SEEDS, runs):
+    for draw in range(scratch_draws):
+        seeds = [seed + len(SEEDS) * draw for seed in SEEDS]
+        key = "from_scratch" if draw == 0 else f"from_scratch_seeds{seeds[0]}-{seeds[-1]}"
+        if key in result:
+            continue
+        runs = [folder / f"scratch-seed{member}" for member in seeds]
+        for member, run in zip(seeds, runs):
             train(scratch_config(corpus, member), run, progress=False)
-        if not (folder / "scratch").is_dir():
-            preset_from_run(runs, folder / "scratch", half_precision=False, progress=False)
-        result["from_scratch"] = scores(load(str(folder / "scratch")).evaluate_items(parts["test"], progress=False))
+        preset = folder / key.replace("from_", "")
+        if not preset.is_dir():
+            preset_from_run(runs, preset, half_precision=False, progress=False)
+        result[key] = scores(load(str(preset)).evaluate_items(parts["test"], progress=False))
     if "egemaps" not in result:
         config = scratch_config(corpus, 0)
         config.model, config.training = ModelConfig(builder=BASELINE_BUILDER), TrainingConfig()
@@ -103,6 +116,8 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
             result["egemaps"] = scores(train(config.validate(), folder / "egemaps", progress=False)["test"])
         except ConfigError as error:  # e.g. TESS: one training speaker, too few to choose C by speaker
             result["egemaps"] = {"not_run": str(error)}
+    if path.is_file():  # another run of the script may have added entries meanwhile
+        result = {**json.loads(path.read_text()), **result}
     path.write_text(json.dumps(result, indent=1))
     return result
 
@@ -118,15 +133,23 @@ def main():
                         help="fine-tune once per seed (default: once, unseeded, as the snippet does)")
     parser.add_argument("--head-epochs", type=int, default=0,
                         help="epochs of the new output layers alone (at 1e-3) before the whole network (default: 0)")
+    for name, default in SNIPPET_SCHEDULE.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default,
+                            help=f"fine-tuning's {name.replace('_', ' ')} (default: the snippet's, {default})")
+    parser.add_argument("--scratch-draws", type=int, default=1,
+                        help="ensembles trained from scratch, each of three new seeds (default: 1, seeds 0-2)")
     args = parser.parse_args()
+    schedule = {name: getattr(args, name) for name in SNIPPET_SCHEDULE}
     print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch | "
           "eGeMAPS, same speakers |")
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
         for seed in args.seeds:
-            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs)
+            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs, schedule,
+                        args.scratch_draws)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
-                     for key in ("pretrained_without_corpus", fine_tuned_key(args.learning_rate, seed, args.head_epochs),
+                     for key in ("pretrained_without_corpus",
+                                 fine_tuned_key(args.learning_rate, seed, args.head_epochs, schedule),
                                  "from_scratch", "egemaps")]
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
 
