@@ -16,9 +16,9 @@ schedule and seed is an entry of its own in the corpus's results, which record t
 with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
-    python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs] [--out runs/fine_tune_vs_scratch]
-        [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2] [--epochs 20] [--patience 3] [--batch-size 16]
-        [--scratch-draws 3] [--random-init]
+    python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
+        [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
+        [--epochs 20] [--patience 3] [--batch-size 16] [--scratch-draws 3] [--random-init]
 """
 
 import argparse
