@@ -70,6 +70,20 @@ def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None, rando
     return key if seed is None else f"{key}_seed{seed}"
 
 
+def scratch_key(draw):
+    """The results key of the `draw`-th ensemble trained from scratch (seeds 3 * draw to 3 * draw + 2)."""
+    first = len(SEEDS) * draw
+    return "from_scratch" if draw == 0 else f"from_scratch_seeds{first}-{first + len(SEEDS) - 1}"
+
+
+def scratch_cell(result, draws):
+    """Accuracy / UAR of the scratch ensembles: the first's, or with several draws their means and each one's UAR."""
+    found = [result[scratch_key(draw)] for draw in range(draws)]
+    mean = {name: sum(score[name] for score in found) / len(found) for name in ("accuracy", "uar")}
+    cell = f"{100 * mean['accuracy']:.1f} / {100 * mean['uar']:.1f}"
+    return cell if draws == 1 else cell + " (" + ", ".join(f"{100 * score['uar']:.1f}" for score in found) + ")"
+
+
 def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0, schedule=None,
             scratch_draws=1, random_init=False):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
@@ -104,7 +118,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
                               "epochs": [len(history.history["loss"]) for history in histories]}
     for draw in range(scratch_draws):
         seeds = [seed + len(SEEDS) * draw for seed in SEEDS]
-        key = "from_scratch" if draw == 0 else f"from_scratch_seeds{seeds[0]}-{seeds[-1]}"
+        key = scratch_key(draw)
         if key in result:
             continue
         runs = [folder / f"scratch-seed{member}" for member in seeds]
@@ -147,7 +161,8 @@ def main():
                         help="ensembles trained from scratch, each of three new seeds (default: 1, seeds 0-2)")
     args = parser.parse_args()
     schedule = {name: getattr(args, name) for name in SNIPPET_SCHEDULE}
-    print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch | "
+    draws = f" (mean of {args.scratch_draws} ensembles; each UAR)" if args.scratch_draws > 1 else ""
+    print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch{draws} | "
           "eGeMAPS, same speakers |")
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
@@ -157,7 +172,8 @@ def main():
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
                                  fine_tuned_key(args.learning_rate, seed, args.head_epochs, schedule, args.random_init),
-                                 "from_scratch", "egemaps")]
+                                 "egemaps")]
+            cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
 
 
