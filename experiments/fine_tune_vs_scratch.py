@@ -70,10 +70,15 @@ def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None, rando
     return key if seed is None else f"{key}_seed{seed}"
 
 
+def scratch_seeds(draw):
+    """The seeds of the `draw`-th ensemble trained from scratch: 0-2, then 3-5, ..."""
+    return [member + len(SEEDS) * draw for member in SEEDS]
+
+
 def scratch_key(draw):
-    """The results key of the `draw`-th ensemble trained from scratch (seeds 3 * draw to 3 * draw + 2)."""
-    first = len(SEEDS) * draw
-    return "from_scratch" if draw == 0 else f"from_scratch_seeds{first}-{first + len(SEEDS) - 1}"
+    """The results key of the `draw`-th ensemble trained from scratch."""
+    seeds = scratch_seeds(draw)
+    return "from_scratch" if draw == 0 else f"from_scratch_seeds{seeds[0]}-{seeds[-1]}"
 
 
 def scratch_cell(result, draws):
@@ -117,8 +122,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": [len(history.history["loss"]) for history in histories]}
     for draw in range(scratch_draws):
-        seeds = [seed + len(SEEDS) * draw for seed in SEEDS]
-        key = scratch_key(draw)
+        seeds, key = scratch_seeds(draw), scratch_key(draw)
         if key in result:
             continue
         runs = [folder / f"scratch-seed{member}" for member in seeds]
