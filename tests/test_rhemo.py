@@ -150,17 +150,19 @@ def test_stages_follow_the_variant():
 
 
 class Clock(keras.callbacks.Callback):
-    """A fake wall clock that advances by `epoch_seconds` during each epoch (listed before TimeLimit)."""
+    """A fake wall clock that advances by `epoch_seconds` during each epoch (listed before TimeLimit); the first
+    epoch lasts `first_epoch_seconds` when given."""
 
-    def __init__(self, epoch_seconds):
+    def __init__(self, epoch_seconds, first_epoch_seconds=None):
         super().__init__()
-        self.now, self.epoch_seconds = 0.0, epoch_seconds
+        self.now, self.epoch_seconds, self.first_epoch_seconds = 0.0, epoch_seconds, first_epoch_seconds
 
     def __call__(self):
         return self.now
 
     def on_epoch_end(self, epoch, logs=None):
-        self.now += self.epoch_seconds
+        first = epoch == 0 and self.first_epoch_seconds is not None
+        self.now += self.first_epoch_seconds if first else self.epoch_seconds
 
 
 @pytest.mark.parametrize("seconds, epochs", [(35, 3), (39.9, 3), (40, 4), (1000, 10)])
@@ -174,6 +176,18 @@ def test_time_limit_stops_before_an_epoch_would_overrun_it(seconds, epochs):
     history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=10, callbacks=[clock, limit], verbose=0)
     assert len(history.history["loss"]) == epochs
     assert limit.stopped_epoch == (epochs - 1 if epochs < 10 else None)
+
+
+@pytest.mark.parametrize("seconds, epochs", [(79, 1), (80, 9), (90, 11)])
+def test_time_limit_leaves_the_first_epoch_out_of_its_estimate_once_others_ran(seconds, epochs):
+    # A first epoch of 40 s (compilation), then 5 s each: after epoch 0 the next is assumed to take 40 s; after
+    # epoch e >= 1, 40 + 5 e s have passed and the next is assumed to take 5 s (40 + 5 e + 5 <= 80 up to e = 7, <= 90 up to e = 9).
+    clock = Clock(5.0, first_epoch_seconds=40.0)
+    limit = TimeLimit(seconds, clock=clock)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=20, callbacks=[clock, limit], verbose=0)
+    assert len(history.history["loss"]) == epochs
 
 
 def test_a_stage_with_a_time_limit_ends_after_the_epoch_that_reaches_it():

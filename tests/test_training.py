@@ -82,6 +82,8 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"training": {"batch_size": 0}}, "training.batch_size", "positive integer"),
         ({"training": {"reduce_lr_patience": -1}}, "training.reduce_lr_patience", r"0 \(off\) or more, got -1"),
         ({"training": {"reduce_lr_factor": 1.5}}, "training.reduce_lr_factor", "between 0 and 1, exclusive"),
+        ({"training": {"minutes": -1}}, "training.minutes", r"0 \(no limit\) or a positive number of minutes, got -1"),
+        ({"training": {"minutes": "2"}}, "training.minutes", "got '2'"),
         ({"training": {"monitor": "val_f1"}}, "training.monitor", "'val_f1' is not one of val_loss, .*val_uar"),
         ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
@@ -402,6 +404,12 @@ def test_a_plateau_reduces_the_learning_rate_also_across_a_restart(tmp_path, dat
     np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
     # the first reduction follows epoch `patience`: epoch 1 (before the interruption) or epoch 2 (after it)
     assert expected[patience + 1] < expected[patience] == expected[0], history["val_loss"]
+
+
+def test_a_time_budget_ends_training_after_the_epoch_that_reaches_it(tmp_path, data_root):
+    # a budget shorter than one epoch: epoch 0 runs, and a second would overrun it
+    metrics = train(tiny(training={"epochs": 4, "patience": 4, "minutes": 1e-6}), tmp_path / "run", progress=False)
+    assert metrics["epochs_run"] == 1 and metrics["best_epoch"] == 0
 
 
 def test_a_run_being_trained_elsewhere_is_refused_and_restart_trains_again(tmp_path, cli_run):

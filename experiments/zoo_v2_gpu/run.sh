@@ -4,7 +4,8 @@
 #     zoo's split; the recipe's front end: log magnitudes normalised per utterance), each stage bounded by
 #     STAGE_MINUTES (default 2) of wall-clock time; then its preset, which scores the emotion and the
 #     valence / arousal / dominance heads on the test speakers;
-#  2. quaternion VGG16 and ResNet-50 on its embeddings (experiments/zoo_v2_rhemo_quaternion.toml), each made a
+#  2. quaternion VGG16 and ResNet-50 on its embeddings (experiments/zoo_v2_rhemo_quaternion.toml, each training
+#     bounded by CLASSIFIER_MINUTES, default 1.5, of wall-clock time: training.minutes), each made a
 #     float16 preset without RH-emo's valence / arousal / dominance heads (4096 units wide they are 200 MB, over
 #     the zoo's 120 MB for all weights). AlexNet, the third, would not fit in what comes back: train it on the
 #     CPU from the returned encoder (keras-ser experiment zoo_v2_rhemo_quaternion --only '^builder=alexnet$').
@@ -30,6 +31,7 @@ OUT=${OUT:?set OUT to the folder whose files come back}
 exec > >(tee "$OUT/run.log") 2>&1
 RUNS=${RUNS:-runs}
 STAGE_MINUTES=${STAGE_MINUTES:-2}
+CLASSIFIER_MINUTES=${CLASSIFIER_MINUTES:-1.5}
 ZOO=$RUNS/zoo_v2
 keras_ser() { python3 -c 'import sys; from keras_ser.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
 started=$SECONDS
@@ -49,9 +51,13 @@ fi
 tar -cf "$OUT/rhemo.tar" -C "$ZOO" rhemo/encoder.keras rhemo/metrics.json rhemo/history.json rhemo/split.json \
   rhemo-preset/metadata.json rhemo-preset/README.md
 
+# The experiment with its trainings' time budget; its name inside, and so its runs' folders, unchanged.
+experiment=$RUNS/zoo_v2_rhemo_quaternion_gpu.toml
+sed "s/^training = { /training = { minutes = $CLASSIFIER_MINUTES, /" \
+  "${EXPERIMENT:-experiments/zoo_v2_rhemo_quaternion.toml}" > "$experiment"
 for network in vgg16 resnet50; do
   log "quaternion $network"
-  keras_ser experiment "${EXPERIMENT:-zoo_v2_rhemo_quaternion}" --runs-dir "$RUNS" --only "^builder=$network\$" || exit
+  keras_ser experiment "$experiment" --runs-dir "$RUNS" --only "^builder=$network\$" || exit
   preset=$ZOO/rhemo-q$network
   if [ ! -f "$preset/metadata.json" ]; then
     keras_ser preset "$RUNS/zoo_v2_rhemo_quaternion/builder=$network" "$preset" --name "rhemo-q$network" \

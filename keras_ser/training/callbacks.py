@@ -107,9 +107,10 @@ class ValidationUAR(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """Stops training after the epoch past which one more epoch would overrun `seconds` of wall-clock time.
 
-    The next epoch is assumed to last as long as the longest so far. An early-stopping callback
-    that restores the best weights still does so when training ends here. `stopped_epoch` is
-    the last epoch trained (0-based), or None when the limit was not reached.
+    The next epoch is assumed to last as long as the longest so far, leaving out the first once there are
+    others (it includes compilation). An early-stopping callback that restores the best weights still does
+    so when training ends here. `stopped_epoch` is the last epoch trained (0-based), or None when the limit
+    was not reached.
     """
 
     def __init__(self, seconds, clock=time.monotonic):
@@ -122,15 +123,15 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.started = self.epoch_started = self.clock()
-        self.longest_epoch, self.stopped_epoch = 0.0, None
+        self.durations, self.stopped_epoch = [], None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.clock()
-        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
-        if now - self.started + self.longest_epoch > self.seconds:
+        self.durations.append(now - self.epoch_started)
+        if now - self.started + max(self.durations[1:] or self.durations) > self.seconds:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -116,6 +116,7 @@ class TrainingConfig:
     monitor: str = "val_loss"
     reduce_lr_patience: int = 0  # > 0: multiply the learning rate by reduce_lr_factor after that many epochs
     reduce_lr_factor: float = 0.1  # without improvement of `monitor`
+    minutes: float = 0.0  # > 0: a wall-clock budget; training ends before an epoch would overrun it
     distribution: str = "none"
     augment: dict = dataclasses.field(default_factory=dict)  # keras_ser.training.augmentation; absent keys: off
     balance: str = "none"  # "class", "corpus_class(_sqrt)": see training/sampling.py
@@ -197,6 +198,9 @@ class RunConfig:
             raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or more, got {t.reduce_lr_patience!r}")
         if not 0 < t.reduce_lr_factor < 1:
             raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1, exclusive, got {t.reduce_lr_factor!r}")
+        if isinstance(t.minutes, bool) or not isinstance(t.minutes, (int, float)) or t.minutes < 0:
+            raise ConfigError("training.minutes", f"must be 0 (no limit) or a positive number of minutes, "
+                                                  f"got {t.minutes!r}")
         if not isinstance(m.options, dict):
             raise ConfigError("model.options", f"must be a table of builder arguments, got {m.options!r}")
         _check_options(m.builder, m.options)

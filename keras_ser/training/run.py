@@ -20,7 +20,7 @@ import numpy as np
 
 from keras_ser import models
 from keras_ser.training.baseline import train_baseline
-from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, ValidationUAR
+from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR
 from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
@@ -275,6 +275,7 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
             keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINTS / "backup"), double_checkpoint=True),
             keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
             stopper,
+            *([TimeLimit(60 * t.minutes)] if t.minutes else []),
             *callbacks,
         ],
     )
