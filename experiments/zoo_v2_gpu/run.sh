@@ -13,9 +13,17 @@
 # Prepare on the CPU, from the repository root:
 #   ../shared/device/fetch-wheels.sh                                       # .whl/, 4.7 MB
 #   python experiments/zoo_v2_gpu/pack_corpora.py device_data --jobs 2     # 45 MiB of Opus; 35 min on 1 core
-# Run with the device tool (timeout_s=600), carry=[".whl", "device_data"]:
-#   bash experiments/zoo_v2_gpu/run.sh
-# A second call on the still-warm machine resumes after the last finished step.
+# A call carries at most 64 MiB of working tree: the zoo's tracked weights (76 MB) would take it over, so leave
+# them out of the working tree for the call (rm zoo/*/model.weights.h5; after it: git checkout -- zoo). The
+# rest is then about 57 MiB (tracked files 7.8 MB, device_data 47 MB, .whl 4.9 MB).
+# Run with the device tool (timeout_s=600), carry=[".whl", "device_data"]; what fits in one call (a machine's
+# start and the transfers take some of its 15 minutes):
+#   PYTHONUNBUFFERED=1 STAGE_MINUTES=1.5 CLASSIFIER_MINUTES=1 bash experiments/zoo_v2_gpu/run.sh
+# A second call on a still-warm machine resumes after the last finished step (a machine stays warm 30 s after a
+# call). Rehearsed end to end on a CPU (2026-12-04), in a venv with JAX and no TensorFlow, the pip line replaced
+# by PYTHONPATH=$PWD, with RHEMO_OPTIONS="--max-items 40 --head-units 64", EXPERIMENT=<a copy of the experiment
+# with data.max_items = 200 and 3 epochs>, STAGE_MINUTES=CLASSIFIER_MINUTES=0.3: every step ran and returned its
+# files. No GPU run yet (the first lent session found new loans paused).
 # Back under $OUT, written as each step ends (so a call cut short still returns the steps it finished):
 #   run.log                    everything the call printed
 #   rhemo.tar                  encoder.keras, metrics, history, split; the RH-emo preset's card and metadata (its
