@@ -1,6 +1,6 @@
 """Fine-tuning against training from scratch, on corpora the pretrained model never saw (zoo issue, item 4).
 
-For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's front end that was
+For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's recipe that was
 trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does
 (new output layers for the corpus's class names, then `model.fine_tune(train, val, epochs=20)`) on the
 corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
@@ -12,8 +12,8 @@ audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tu
 network from random weights instead of the pretrained ones (a control), `--scratch-draws N` trains N
 ensembles from scratch (seeds 0-2, 3-5, ...), and
 `--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
-schedule and seed is an entry of its own in the corpus's results, which record the front end they were measured
-with.
+schedule and seed is an entry of its own in the corpus's results, which record the recipe (front end and
+learning-rate schedule) they were measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
@@ -48,10 +48,16 @@ def scratch_config(corpus, seed):
     return config_from_dict(raw).validate()
 
 
-def front_end():
-    """The recipe's front end as recipe_ablation_loco names it in its run folders."""
-    data = load_config(RECIPE).data
-    return f"mel_bins={data.mel_bins},compression={data.compression},normalization={data.normalization}"
+def recipe_condition():
+    """The recipe as recipe_ablation_loco names it in its run folders: its front end, then its learning-rate
+    schedule where it has one (the ablation's own: at most 12 epochs, patience 4, no schedule)."""
+    config = load_config(RECIPE)
+    d, t = config.data, config.training
+    name = f"mel_bins={d.mel_bins},compression={d.compression},normalization={d.normalization}"
+    if t.reduce_lr_patience:
+        name += (f",epochs={t.epochs},patience={t.patience},reduce_lr_patience={t.reduce_lr_patience}"
+                 f",reduce_lr_factor={t.reduce_lr_factor:g}")
+    return name
 
 
 def scores(metrics):
@@ -93,16 +99,17 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
             scratch_draws=1, random_init=False):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
     from scratch (seeds 0-2, 3-5, ...)."""
-    folder, path, recipe_front_end = out / corpus, out / f"{corpus}.json", front_end()
-    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "front_end": recipe_front_end}
-    if result.get("front_end") != recipe_front_end:
-        raise SystemExit(f"{path} holds results for the front end {result.get('front_end', '(not recorded)')!r}, "
-                         f"not the recipe's {recipe_front_end!r}: pass another --out")
+    folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
+    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "recipe": recipe}
+    if result.get("recipe") != recipe:  # files before 2026-12-04 recorded the front end alone, as "front_end"
+        recorded = result.get("recipe", result.get("front_end", "(not recorded)"))
+        raise SystemExit(f"{path} holds results of the recipe {recorded!r}, not today's {recipe!r}: "
+                         "pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule, random_init)
     if fine_tuned not in result:
-        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe_front_end}"
+        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
         if not (folder / "pretrained").is_dir():
             preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,
