@@ -181,7 +181,8 @@ def test_time_limit_stops_before_an_epoch_would_overrun_it(seconds, epochs):
 @pytest.mark.parametrize("seconds, epochs", [(79, 1), (80, 9), (90, 11)])
 def test_time_limit_leaves_the_first_epoch_out_of_its_estimate_once_others_ran(seconds, epochs):
     # A first epoch of 40 s (compilation), then 5 s each: after epoch 0 the next is assumed to take 40 s; after
-    # epoch e >= 1, 40 + 5 e s have passed and the next is assumed to take 5 s (40 + 5 e + 5 <= 80 up to e = 7, <= 90 up to e = 9).
+    # epoch e >= 1, 40 + 5 e s have passed and the next is assumed to take 5 s (40 + 5 e + 5 <= 80 up to e = 7,
+    # <= 90 up to e = 9).
     clock = Clock(5.0, first_epoch_seconds=40.0)
     limit = TimeLimit(seconds, clock=clock)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
