@@ -22,6 +22,7 @@ Results go to OUT/<corpus>.json and a table on stdout.
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -33,8 +34,12 @@ from keras_ser.training import config_from_dict, train
 from keras_ser.training.config import (BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, load_config,
                                       read_toml)
 from keras_ser.training.data import split_items
+from keras_ser.training.experiment import expand, find_experiment, load_experiment
 
 RECIPE = Path(__file__).resolve().parents[1] / "zoo" / "recipes" / "logmel-cnn-x3.toml"
+LOCO_EXPERIMENT = "recipe_ablation_loco"  # where the recipe's leave-one-corpus-out runs are
+SPLIT_KEYS = ("corpora", "root", "split", "fractions", "split_seed", "fold", "folds", "test_speaker", "test_corpus",
+              "max_items")  # data keys of the split, not of the front end
 SEEDS = (0, 1, 2)
 SNIPPET_LEARNING_RATE = 1e-4  # fine_tune's default
 SNIPPET_SCHEDULE = {"epochs": 20, "patience": 3, "batch_size": 16}  # the snippet's epochs; fine_tune's defaults
@@ -49,15 +54,18 @@ def scratch_config(corpus, seed):
 
 
 def recipe_condition():
-    """The recipe as recipe_ablation_loco names it in its run folders: its front end, then its learning-rate
-    schedule where it has one (the ablation's own: at most 12 epochs, patience 4, no schedule)."""
-    config = load_config(RECIPE)
-    d, t = config.data, config.training
-    name = f"mel_bins={d.mel_bins},compression={d.compression},normalization={d.normalization}"
-    if t.reduce_lr_patience:
-        name += (f",epochs={t.epochs},patience={t.patience},reduce_lr_patience={t.reduce_lr_patience}"
-                 f",reduce_lr_factor={t.reduce_lr_factor:g}")
-    return name
+    """The recipe as recipe_ablation_loco names its runs (the part after "seed=N,"): the condition of the runs whose
+    front end, network, optimiser and training are the recipe's; their data split is the experiment's own."""
+    recipe = load_config(RECIPE)
+    front_end = {key: value for key, value in dataclasses.asdict(recipe.data).items() if key not in SPLIT_KEYS}
+    names = {config.name.split(f"seed={config.seed},", 1)[1]
+             for _, config in expand(load_experiment(find_experiment(LOCO_EXPERIMENT)))
+             if (config.model, config.optimizer, config.training) == (recipe.model, recipe.optimizer, recipe.training)
+             and all(getattr(config.data, key) == value for key, value in front_end.items())}
+    if len(names) != 1:
+        raise SystemExit(f"{LOCO_EXPERIMENT} has {len(names)} conditions with the recipe of {RECIPE} "
+                         f"({', '.join(sorted(names)) or 'none'}): it needs one")
+    return names.pop()
 
 
 def scores(metrics):
@@ -109,7 +117,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule, random_init)
     if fine_tuned not in result:
-        loco = [runs_dir / "recipe_ablation_loco" / f"test_corpus={corpus},seed={member},{recipe}"
+        loco = [runs_dir / LOCO_EXPERIMENT / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
         if not (folder / "pretrained").is_dir():
             preset_from_run(loco, folder / "pretrained", name=f"loco-without-{corpus}", half_precision=False,
