@@ -75,6 +75,27 @@ def test_fitting_on_groups_pools_each_groups_rows():
         fit_temperature(doubled, np.repeat(labels, 2), groups=owners)
 
 
+def test_strata_weigh_each_stratum_as_if_it_were_as_large_as_the_others():
+    rng = np.random.default_rng(4)
+    logits = 2.0 * rng.standard_normal((1250, 4))
+    labels = np.array([rng.choice(4, p=row) for row in softmax(logits)])
+    # a large stratum three times too sharp, a small one twice too soft
+    probabilities = np.concatenate([softmax(3.0 * logits[:1000]), softmax(0.5 * logits[1000:])])
+    strata = np.repeat(["large", "small"], [1000, 250])
+    pooled = fit_temperature(probabilities, labels)
+    # reference: the small stratum repeated four times, pooled
+    repeated = np.concatenate([probabilities[:1000], np.tile(probabilities[1000:], (4, 1))])
+    reference = fit_temperature(repeated, np.concatenate([labels[:1000], np.tile(labels[1000:], 4)]))
+    assert fit_temperature(probabilities, labels, strata=strata) == pytest.approx(reference, rel=1e-3)
+    assert reference < pooled  # the small, too soft stratum pulls T down once it counts as much
+    # per clip, with groups: one stratum key per clip
+    owners = np.repeat(np.arange(1250), 2)
+    assert fit_temperature(np.repeat(probabilities, 2, axis=0), labels, groups=owners, strata=strata) \
+        == pytest.approx(reference, rel=1e-3)
+    with pytest.raises(ValueError, match=r"strata must hold one key per group \(1250\), got shape \(2500,\)"):
+        fit_temperature(np.repeat(probabilities, 2, axis=0), labels, groups=owners, strata=np.repeat(strata, 2))
+
+
 def test_perfect_validation_warns_that_the_temperature_is_at_its_bound():
     probabilities = np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]])
     with pytest.warns(UserWarning, match=r"at the edge of the range searched, \(0.05, 20.0\).*3 calibration examples"):
@@ -139,3 +160,25 @@ def test_card_reports_the_temperature_and_the_ece_per_corpus():
     assert "ECE, 15 equal-width confidence bins" in text
     assert "| test | emodb | 12.3 | 4.6 |" in text and "| val | emodb | 20.0 | 1.0 |" in text
     assert "Calibration" not in card_text({key: value for key, value in metadata.items() if key != "calibration"})
+
+
+def test_card_says_when_the_fitted_temperature_was_not_applied():
+    metadata = {"name": "mine", "class_names": ["calm", "upset"], "license": "mit",
+                "calibration": {"temperature": 1.0, "fitted": 1.0634, "fitted_on": "val", "weighting": "corpus",
+                                "bins": 15, "ece": {"test": {"nemo": {"before": 0.107, "after": 0.12}},
+                                                    "val": {"nemo": {"before": 0.126, "after": 0.131}}}}}
+    text = card_text(metadata)
+    assert ("not temperature-scaled: T = 1.06, fitted on the val clips by minimising their negative log-likelihood, "
+            "each corpus weighted equally, did not lower") in text
+    assert "| Split | Corpus | ECE at T = 1 % | ECE at T = 1.06 % |" in text
+    assert "| test | nemo | 10.7 | 12.0 |" in text
+
+
+def test_a_fitted_temperature_is_applied_only_when_it_lowers_the_mean_validation_ece():
+    from keras_ser.presets.from_run import _lowers_validation_ece
+
+    ece = {"test": {"a": {"before": 0.5, "after": 0.0}},  # the test clips have no say
+           "val": {"a": {"before": 0.10, "after": 0.05}, "b": {"before": 0.10, "after": 0.16}}}
+    assert not _lowers_validation_ece(ece)  # mean 0.105 against 0.10
+    ece["val"]["b"]["after"] = 0.14
+    assert _lowers_validation_ece(ece)  # 0.095

@@ -318,16 +318,24 @@ def _adaptations(adaptations):
 
 
 def _calibration(calibration):
-    """The temperature and the expected calibration error before and after it, per split and corpus."""
+    """The temperature applied, the one fitted, and the expected calibration error without and with the fitted one,
+    per split and corpus."""
     ece = calibration.get("ece") or {}
+    applied = calibration["temperature"]
+    fitted = calibration.get("fitted", applied)  # metadata before 2026-12-04 records the applied one only
     rows = [[split, corpus, _percent(scores.get("before")), _percent(scores.get("after"))]
             for split in ("test", "val") for corpus, scores in sorted((ece.get(split) or {}).items())]
-    about = (f"`predict` scores are temperature-scaled, softmax(log p / T) with T = {calibration['temperature']:.3g}, "
-             f"fitted on the {calibration.get('fitted_on', 'val')} clips by minimising their negative log-likelihood "
-             "(accuracy and UAR are unchanged for single-window clips). Expected calibration error (ECE, "
-             f"{calibration.get('bins', MISSING)} equal-width confidence bins, clip scores) before and after, in %:")
-    return "\n\n".join([about, "\n".join([_row(["Split", "Corpus", "ECE before %", "ECE after %"]),
-                                            _row(["---"] * 4), *map(_row, rows)])])
+    fit = (f"fitted on the {calibration.get('fitted_on', 'val')} clips by minimising their negative log-likelihood"
+           + (", each corpus weighted equally" if calibration.get("weighting") == "corpus" else ""))
+    if applied == fitted:
+        about = f"`predict` scores are temperature-scaled, softmax(log p / T) with T = {applied:.3g}, {fit}"
+    else:
+        about = (f"`predict` scores are not temperature-scaled: T = {fitted:.3g}, {fit}, did not lower their expected "
+                 f"calibration error averaged over corpora, so T = {applied:.3g} is kept")
+    about += (" (accuracy and UAR are unchanged for single-window clips). Expected calibration error (ECE, "
+              f"{calibration.get('bins', MISSING)} equal-width confidence bins, clip scores), in %:")
+    header = ["Split", "Corpus", "ECE at T = 1 %", f"ECE at T = {fitted:.3g} %"]
+    return "\n\n".join([about, "\n".join([_row(header), _row(["---"] * 4), *map(_row, rows)])])
 
 
 def _training_data(data):

@@ -149,6 +149,12 @@ def _measured(scores, temperature, class_names):
     return metrics, ece
 
 
+def _lowers_validation_ece(ece):
+    """Whether the fitted temperature ("after") lowers the validation clips' ECE, averaged over their corpora."""
+    corpora = ece["val"].values()
+    return np.mean([scores["after"] for scores in corpora]) < np.mean([scores["before"] for scores in corpora])
+
+
 def _dimension_measured(scores, heads):
     """Per-split, per-corpus clip metrics of the dimension `heads` (a clip is high when its mean window probability
     of high is > 0.5), over the clips with binary targets, each with its majority-class rate (the chance level)."""
@@ -332,23 +338,30 @@ def rhemo_preset_from_run(rhemo_dir, folder, name="rhemo", description="", half_
 
 
 def _evaluated(folder, parts, progress):
-    """Load the saved preset back (as users will), fit its temperature on the validation clips, measure it (and its
-    valence/arousal/dominance heads) on the test and validation clips, and rewrite its config (the temperature),
-    metadata and card."""
+    """Load the saved preset back (as users will), fit its temperature on the validation clips (each corpus weighted
+    equally; kept at 1 unless it lowers their mean per-corpus ECE), measure it (and its valence/arousal/dominance
+    heads) on the test and validation clips, and rewrite its config (the temperature), metadata and card."""
     from keras_ser.hub.card import card_text
     from keras_ser.presets.files import CARD_FILE, CONFIG_FILE, METADATA_FILE, read_json, write_json
     from keras_ser.presets.loading import load
 
     model = load(str(folder))
     scores = {part: _clip_scores(model, parts[part], part, progress) for part in ("test", "val")}
-    outputs, owners, labels, _, _ = scores["val"]
-    temperature = fit_temperature(outputs["emotion"], labels[np.unique(owners)], groups=owners)
+    outputs, owners, labels, corpora, _ = scores["val"]
+    clips = np.unique(owners)
+    fitted = fit_temperature(outputs["emotion"], labels[clips], groups=owners, strata=corpora[clips])
+    metrics, ece = _measured(scores, fitted, model.class_names)
+    temperature = fitted
+    if not _lowers_validation_ece(ece):
+        temperature = 1.0
+        metrics, _ = _measured(scores, temperature, model.class_names)
     config = read_json(folder, CONFIG_FILE)
     config["config"]["temperature"] = temperature
     write_json(folder, CONFIG_FILE, config)
     metadata = dict(model.metadata)
-    metadata["metrics"], ece = _measured(scores, temperature, model.class_names)
-    metadata["calibration"] = {"temperature": temperature, "fitted_on": "val", "bins": ECE_BINS, "ece": ece}
+    metadata["metrics"] = metrics
+    metadata["calibration"] = {"temperature": temperature, "fitted": fitted, "fitted_on": "val",
+                               "weighting": "corpus", "bins": ECE_BINS, "ece": ece}
     if model.dimension_names:
         metadata["dimension_metrics"] = _dimension_measured(scores, model.dimension_names)
     metadata["recipe"]["date"] = metadata["created"]

@@ -48,12 +48,14 @@ def temperature_scaled(probabilities, temperature):
     return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
-def fit_temperature(probabilities, labels, groups=None):
+def fit_temperature(probabilities, labels, groups=None, strata=None):
     """The temperature minimising the negative log-likelihood of `labels` under `temperature_scaled(probabilities, T)`.
 
     `groups` (one id per row, e.g. each window's clip) averages the scaled rows per group, as
     `aggregate_windows(..., method="mean")` does, before the likelihood; `labels` then holds one label per group,
-    in `np.unique(groups)` order. T is searched within TEMPERATURE_BOUNDS; a warning says when it ends on a bound.
+    in `np.unique(groups)` order. `strata` (one key per label, e.g. each clip's corpus) weights every stratum
+    equally: the likelihood is the mean over strata of each one's mean, so a large corpus does not set T alone.
+    T is searched within TEMPERATURE_BOUNDS; a warning says when it ends on a bound.
     """
     probabilities = _checked_probabilities(probabilities)
     if groups is not None:
@@ -63,12 +65,13 @@ def fit_temperature(probabilities, labels, groups=None):
     count, unit = (len(probabilities), "row of probabilities") if groups is None else (len(np.unique(groups)), "group")
     labels = _checked_labels(labels, count, probabilities.shape[1], unit)
     rows = np.arange(len(labels))
+    weights = _stratum_weights(strata, len(labels), unit)
 
     def negative_log_likelihood(log_temperature):
         scaled = temperature_scaled(probabilities, math.exp(log_temperature))
         if groups is not None:
             _, scaled = aggregate_windows(scaled, groups, method="mean")
-        return -np.log(np.maximum(scaled[rows, labels], _TINY)).mean()
+        return -(weights * np.log(np.maximum(scaled[rows, labels], _TINY))).sum()
 
     from scipy import optimize  # here, not at the top: importing it costs 0.3 s of every `keras-ser predict`
 
@@ -82,6 +85,17 @@ def fit_temperature(probabilities, labels, groups=None):
             "few, (almost) all right or all wrong, or scored (almost) uniformly; calibrate on more or other data",
             stacklevel=2)
     return float(math.exp(result.x))
+
+
+def _stratum_weights(strata, count, unit):
+    """Weights summing to 1 that give each stratum the same total (all equal without strata)."""
+    if strata is None:
+        return np.full(count, 1.0 / count)
+    strata = np.asarray(strata)
+    if strata.shape != (count,):
+        raise ValueError(f"strata must hold one key per {unit} ({count}), got shape {strata.shape}")
+    _, inverse, sizes = np.unique(strata, return_inverse=True, return_counts=True)
+    return 1.0 / (len(sizes) * sizes[inverse])
 
 
 def _check_temperature(temperature):
