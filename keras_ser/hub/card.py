@@ -328,12 +328,13 @@ def _calibration(calibration):
     fit = (f"fitted on the {calibration.get('fitted_on', 'val')} clips by minimising their negative log-likelihood"
            + (", each corpus weighted equally" if calibration.get("weighting") == "corpus" else ""))
     if applied == fitted:
-        about = f"`predict` scores are temperature-scaled, softmax(log p / T) with T = {applied:.3g}, {fit}"
+        about = (f"`predict` scores are temperature-scaled, softmax(log p / T) with T = {applied:.3g}, {fit} "
+                 "(accuracy and UAR are unchanged for single-window clips).")
     else:
         about = (f"`predict` scores are not temperature-scaled: T = {fitted:.3g}, {fit}, did not lower their expected "
-                 f"calibration error averaged over corpora, so T = {applied:.3g} is kept")
-    about += (" (accuracy and UAR are unchanged for single-window clips). Expected calibration error (ECE, "
-              f"{calibration.get('bins', MISSING)} equal-width confidence bins, clip scores), in %:")
+                 f"calibration error averaged over corpora, so T = {applied:.3g} is kept.")
+    about += (f" Expected calibration error (ECE, {calibration.get('bins', MISSING)} equal-width confidence bins, "
+              "clip scores), in %:")
     header = ["Split", "Corpus", "ECE at T = 1 %", f"ECE at T = {fitted:.3g} %"]
     return "\n\n".join([about, "\n".join([_row(header), _row(["---"] * 4), *map(_row, rows)])])
 
