@@ -130,23 +130,41 @@ def _clip_scores(model, items, part, progress):
     return model.score_windows(windows), owners, item_labels(items, model.class_names), corpora, targets
 
 
-def _measured(scores, temperature, class_names):
-    """Per-split, per-corpus clip metrics after temperature scaling, and the ECE before and after it."""
-    metrics, ece = {}, {}
+def _clip_probabilities(scores, temperature):
+    """Per split: each clip's mean window probabilities after temperature scaling, its label and its corpus."""
+    clips = {}
     for part, (outputs, owners, labels, corpora, _) in scores.items():
-        probabilities = outputs["emotion"]
-        clips, before = aggregate_windows(probabilities, owners, method="mean")
-        _, after = aggregate_windows(temperature_scaled(probabilities, temperature), owners, method="mean")
-        labels, corpora = labels[clips], corpora[clips]
-        metrics[part], ece[part] = {}, {}
+        chosen, probabilities = aggregate_windows(temperature_scaled(outputs["emotion"], temperature), owners,
+                                                  method="mean")
+        clips[part] = probabilities, labels[chosen], corpora[chosen]
+    return clips
+
+
+def _metrics(scores, temperature, class_names):
+    """Per-split, per-corpus clip metrics after temperature scaling."""
+    metrics = {}
+    for part, (probabilities, labels, corpora) in _clip_probabilities(scores, temperature).items():
+        metrics[part] = {}
         for corpus in sorted(set(corpora)):
             chosen = corpora == corpus
-            m = classification_metrics(labels[chosen], after[chosen], class_names)
+            m = classification_metrics(labels[chosen], probabilities[chosen], class_names)
             metrics[part][str(corpus)] = {"accuracy": m["accuracy"], "uar": m["uar"], "macro_f1": m["macro_f1"],
                                           "clips": int(chosen.sum())}
-            ece[part][str(corpus)] = {"before": expected_calibration_error(before[chosen], labels[chosen]),
-                                      "after": expected_calibration_error(after[chosen], labels[chosen])}
-    return metrics, ece
+    return metrics
+
+
+def _ece(scores, temperature):
+    """Per-split, per-corpus expected calibration error of the clips without ("before") and with ("after")
+    `temperature`."""
+    before, after = _clip_probabilities(scores, 1.0), _clip_probabilities(scores, temperature)
+    ece = {}
+    for part, (unscaled, labels, corpora) in before.items():
+        scaled, ece[part] = after[part][0], {}
+        for corpus in sorted(set(corpora)):
+            chosen = corpora == corpus
+            ece[part][str(corpus)] = {"before": expected_calibration_error(unscaled[chosen], labels[chosen]),
+                                      "after": expected_calibration_error(scaled[chosen], labels[chosen])}
+    return ece
 
 
 def _lowers_validation_ece(ece):
@@ -350,16 +368,13 @@ def _evaluated(folder, parts, progress):
     outputs, owners, labels, corpora, _ = scores["val"]
     clips = np.unique(owners)
     fitted = fit_temperature(outputs["emotion"], labels[clips], groups=owners, strata=corpora[clips])
-    metrics, ece = _measured(scores, fitted, model.class_names)
-    temperature = fitted
-    if not _lowers_validation_ece(ece):
-        temperature = 1.0
-        metrics, _ = _measured(scores, temperature, model.class_names)
+    ece = _ece(scores, fitted)
+    temperature = fitted if _lowers_validation_ece(ece) else 1.0
     config = read_json(folder, CONFIG_FILE)
     config["config"]["temperature"] = temperature
     write_json(folder, CONFIG_FILE, config)
     metadata = dict(model.metadata)
-    metadata["metrics"] = metrics
+    metadata["metrics"] = _metrics(scores, temperature, model.class_names)
     metadata["calibration"] = {"temperature": temperature, "fitted": fitted, "fitted_on": "val",
                                "weighting": "corpus", "bins": ECE_BINS, "ece": ece}
     if model.dimension_names:

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_ser.training.metrics import aggregate_windows
+from keras_ser.training.sampling import balanced_weights
 
 ECE_BINS = 15
 # Temperatures searched by `fit_temperature`.
@@ -94,8 +95,7 @@ def _stratum_weights(strata, count, unit):
     strata = np.asarray(strata)
     if strata.shape != (count,):
         raise ValueError(f"strata must hold one key per {unit} ({count}), got shape {strata.shape}")
-    _, inverse, sizes = np.unique(strata, return_inverse=True, return_counts=True)
-    return 1.0 / (len(sizes) * sizes[inverse])
+    return balanced_weights(strata)
 
 
 def _check_temperature(temperature):
