@@ -10,8 +10,9 @@ from keras_ser.training.config import config_from_dict
 from keras_ser.training.run import build_network
 
 
-def _expected_parameters(in_channels, filters, classes, quaternion=False):
-    """Bias-free 3x3 convs, their batch norms and the real output layer.
+def _expected_parameters(in_channels, filters, classes, quaternion=False, pooled_features=None):
+    """Bias-free 3x3 convs, their batch norms and the real output layer (on `pooled_features` inputs, by
+    default the last block's channels, as global average pooling gives).
 
     A quaternion conv has 1/4 of a real one's weights (METHODS.md §2). A real batch norm has 4 numbers
     per channel (gamma, beta, moving mean and variance); a quaternion one, per quaternion channel of 4
@@ -20,7 +21,8 @@ def _expected_parameters(in_channels, filters, classes, quaternion=False):
     widths = (in_channels, *filters)
     conv = sum(9 * a * b for a, b in zip(widths, widths[1:])) // (4 if quaternion else 1)
     batch_norm = sum(filters) * (2.5 if quaternion else 4)
-    return conv + int(batch_norm) + filters[-1] * classes + classes
+    pooled = filters[-1] if pooled_features is None else pooled_features
+    return conv + int(batch_norm) + pooled * classes + classes
 
 
 def test_real_network_has_the_counted_parameters_and_takes_any_window_length():
@@ -31,6 +33,17 @@ def test_real_network_has_the_counted_parameters_and_takes_any_window_length():
     assert shorter.output.shape == (None, 7)
     probabilities = keras.ops.convert_to_numpy(shorter(np.random.default_rng(0).normal(size=(3, 100, 40, 1))))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_statistics_pooling_feeds_the_output_layer_a_mean_and_std_per_frequency_and_channel(tmp_path):
+    model = compact_cnn(input_shape=(400, 40, 1), filters=[8, 16, 32, 64], pooling="statistics")
+    # 40 bands halve to 20, 10, 5, then 2 (floor); 2 bands x 64 channels, a mean and a std each.
+    assert model.get_layer("statistics_pool").output.shape == (None, 2 * 2 * 64)
+    assert model.count_params() == _expected_parameters(1, (8, 16, 32, 64), 4, pooled_features=256) == 25772
+    x = np.random.default_rng(1).normal(size=(2, 400, 40, 1)).astype("float32")
+    model.save(tmp_path / "net.keras")
+    loaded = keras.saving.load_model(tmp_path / "net.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_mts_variant_scales_the_first_two_convs_without_new_parameters():
@@ -57,6 +70,7 @@ def test_quaternion_variant_has_a_quarter_of_the_conv_weights():
         ({"input_shape": (8, 40, 1)}, "too small; this architecture needs at least 16 time steps"),
         ({"variant": "quaternion", "input_shape": (64, 64, 4), "filters": [16, 30]}, "has 30 filters"),
         ({"num_classes": 0}, "num_classes must be a positive integer"),
+        ({"pooling": "max"}, r"pooling must be one of \('average', 'statistics'\), got 'max'"),
     ],
 )
 def test_bad_options_raise_errors_naming_them(options, message):

@@ -11,6 +11,7 @@ import pytest
 
 from keras_ser.models import (
     AdaptiveAveragePooling2D,
+    TemporalStatisticsPooling,
     a1,
     a2,
     a3,
@@ -270,6 +271,28 @@ def test_adaptive_average_pooling_round_trips_its_config_and_checks_arguments():
         AdaptiveAveragePooling2D(0)
     with pytest.raises(ValueError, match=r"with known height and width"):
         AdaptiveAveragePooling2D(6)(keras.Input((None, 5, 3)))
+
+
+def test_temporal_statistics_pooling_gives_numpy_mean_and_std_over_time():
+    x = np.random.default_rng(4).normal(2.0, 3.0, size=(3, 17, 5, 6)).astype(np.float32)
+    inputs = keras.Input((None, 5, 6))
+    model = keras.Model(inputs, TemporalStatisticsPooling(epsilon=1e-5)(inputs))
+    pooled = model.predict(x, verbose=0)
+    frames = x.reshape(3, 17, 30)  # (frequency, channel) pairs in row-major order
+    expected = np.concatenate([frames.mean(axis=1), np.sqrt(frames.var(axis=1) + 1e-5)], axis=1)
+    np.testing.assert_allclose(pooled, expected, rtol=1e-4, atol=1e-5)
+    assert model.output.shape == (None, 60)
+
+
+def test_temporal_statistics_pooling_round_trips_its_config_and_checks_arguments():
+    layer = TemporalStatisticsPooling(epsilon=1e-3, name="stats")
+    assert TemporalStatisticsPooling.from_config(layer.get_config()).epsilon == 1e-3
+    with pytest.raises(ValueError, match="epsilon must be positive, got 0"):
+        TemporalStatisticsPooling(epsilon=0)
+    with pytest.raises(ValueError, match="with known frequency and channels"):
+        TemporalStatisticsPooling()(keras.Input((10, None, 3)))
+    with pytest.raises(ValueError, match=r"needs a \(batch, time, frequency, channels\) input"):
+        TemporalStatisticsPooling()(keras.Input((10, 3)))
 
 
 # Four full AlexNets leave about 800 MB behind on TensorFlow; with the two AlexNet builds above, its child peaks at

@@ -7,7 +7,7 @@ from keras_ser.models.cost import cost_table, format_cost_table, print_cost_tabl
 from keras_ser.models.flops import count_flops, layer_flops
 from keras_ser.models.introspection import conv_layers, resnet_block_output
 from keras_ser.models.mts_cnn import a1, a2, a3, a4
-from keras_ser.models.pooling import AdaptiveAveragePooling2D
+from keras_ser.models.pooling import AdaptiveAveragePooling2D, TemporalStatisticsPooling
 from keras_ser.models.resnet import resnet18, resnet50
 from keras_ser.models.rhemo import RHEMO_VARIANTS, embed, fit_rhemo, rhemo
 from keras_ser.models.variants import DEFAULT_INPUT_SHAPES, DEFAULT_SCALES, VARIANTS
@@ -18,6 +18,7 @@ NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "compact_cnn", "vgg16", "
 
 __all__ = [
     "AdaptiveAveragePooling2D",
+    "TemporalStatisticsPooling",
     "DEFAULT_INPUT_SHAPES",
     "DEFAULT_SCALES",
     "NETWORK_BUILDERS",

@@ -1,4 +1,4 @@
-"""Adaptive average pooling with PyTorch's bins, for any input size."""
+"""Pooling layers: adaptive average pooling with PyTorch's bins, and statistics pooling over time."""
 
 import keras
 import numpy as np
@@ -51,3 +51,37 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class TemporalStatisticsPooling(keras.layers.Layer):
+    """(B, time, frequency, C) → (B, 2·frequency·C): each (frequency, channel) feature's mean and standard deviation over time.
+
+    The x-vector's statistics pooling: unlike global average pooling it keeps where in
+    frequency a feature fires and how much it varies over the window.
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ValueError(f"{self.name}: epsilon must be positive, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[2] is None or input_shape[3] is None:
+            raise ValueError(
+                f"{self.name}: needs a (batch, time, frequency, channels) input with known frequency and channels, "
+                f"got {tuple(input_shape)}"
+            )
+
+    def call(self, x):
+        frames = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], -1))
+        mean = ops.mean(frames, axis=1)
+        variance = ops.mean(ops.square(frames - ops.expand_dims(mean, 1)), axis=1)
+        return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2] * input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

@@ -7,15 +7,20 @@ flatten-to-dense classifier on full-size spectrograms.
 
 import keras
 
+from keras_ser.models.pooling import TemporalStatisticsPooling
 from keras_ser.models.variants import LayerFactory, check_num_classes, output_layer, resolve_input_shape
 
 FILTERS = (16, 32, 64, 64)
+POOLINGS = ("average", "statistics")
 
 
 def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS, dropout=0.3,
-                classifier_activation="softmax", scales=None, mts_layers=None, l2=0.0, name="compact_cnn"):
+                classifier_activation="softmax", scales=None, mts_layers=None, l2=0.0, pooling="average", name="compact_cnn"):
     """Blocks of conv 3x3 - batch norm - ReLU - 2x2 max pool, one per entry of `filters`, then global
-    average pooling, dropout and the predictions.
+    pooling, dropout and the predictions.
+
+    `pooling="average"` averages the last map over time and frequency; `"statistics"` takes each
+    (frequency, channel) feature's mean and standard deviation over time (`TemporalStatisticsPooling`).
 
     The MTS variant puts MTS in conv layers 1 and 2 unless `mts_layers` says otherwise; the
     quaternion variant needs every entry of `filters` divisible by 4.
@@ -26,6 +31,8 @@ def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS
         raise ValueError(f"{name}: filters must be a non-empty list of positive integers, got {filters!r}")
     if not 0 <= dropout < 1:
         raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"{name}: pooling must be one of {POOLINGS}, got {pooling!r}")
     min_size = 2 ** len(filters)  # every block halves both axes
     shape = resolve_input_shape(variant, input_shape, name, (min_size, min_size))
     layers = LayerFactory(variant, name, scales=scales, mts_layers=mts_layers, default_mts_layers=(1, 2), l2=l2)
@@ -37,7 +44,10 @@ def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS
         x = keras.layers.ReLU(name=f"relu{block}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
     layers.finish()
-    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if pooling == "average":
+        x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    else:
+        x = TemporalStatisticsPooling(name="statistics_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
