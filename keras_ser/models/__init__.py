@@ -18,11 +18,11 @@ NETWORK_BUILDERS = ("a1", "a2", "a3", "a4", "alexnet", "compact_cnn", "vgg16", "
 
 __all__ = [
     "AdaptiveAveragePooling2D",
-    "TemporalStatisticsPooling",
     "DEFAULT_INPUT_SHAPES",
     "DEFAULT_SCALES",
     "NETWORK_BUILDERS",
     "RHEMO_VARIANTS",
+    "TemporalStatisticsPooling",
     "VARIANTS",
     "a1",
     "a2",

@@ -55,7 +55,7 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class TemporalStatisticsPooling(keras.layers.Layer):
-    """(B, time, frequency, C) → (B, 2·frequency·C): each (frequency, channel) feature's mean and standard deviation over time.
+    """(B, time, frequency, C) → (B, 2·frequency·C): each (frequency, channel) feature's mean and std over time.
 
     The x-vector's statistics pooling: unlike global average pooling it keeps where in
     frequency a feature fires and how much it varies over the window.

@@ -1,6 +1,6 @@
 """A compact CNN with global pooling: a fast network for the recipe and cross-corpus experiments.
 
-Not from the thesis. Its global average pooling makes it indifferent to where in a window
+Not from the thesis. Its global pooling over time makes it indifferent to where in a window
 speech sits, which random crops need, and it costs far less per clip than A3's
 flatten-to-dense classifier on full-size spectrograms.
 """
@@ -15,7 +15,8 @@ POOLINGS = ("average", "statistics")
 
 
 def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS, dropout=0.3,
-                classifier_activation="softmax", scales=None, mts_layers=None, l2=0.0, pooling="average", name="compact_cnn"):
+                classifier_activation="softmax", scales=None, mts_layers=None, l2=0.0, pooling="average",
+                name="compact_cnn"):
     """Blocks of conv 3x3 - batch norm - ReLU - 2x2 max pool, one per entry of `filters`, then global
     pooling, dropout and the predictions.
 
