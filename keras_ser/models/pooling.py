@@ -76,9 +76,7 @@ class TemporalStatisticsPooling(keras.layers.Layer):
 
     def call(self, x):
         frames = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], -1))
-        mean = ops.mean(frames, axis=1)
-        variance = ops.mean(ops.square(frames - ops.expand_dims(mean, 1)), axis=1)
-        return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
+        return ops.concatenate([ops.mean(frames, axis=1), ops.sqrt(ops.var(frames, axis=1) + self.epsilon)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * input_shape[2] * input_shape[3])

@@ -140,10 +140,10 @@ def _clip_probabilities(scores, temperature):
     return clips
 
 
-def _metrics(scores, temperature, class_names):
-    """Per-split, per-corpus clip metrics after temperature scaling."""
+def _metrics(clips, class_names):
+    """Per-split, per-corpus metrics of `_clip_probabilities`' clips."""
     metrics = {}
-    for part, (probabilities, labels, corpora) in _clip_probabilities(scores, temperature).items():
+    for part, (probabilities, labels, corpora) in clips.items():
         metrics[part] = {}
         for corpus in sorted(set(corpora)):
             chosen = corpora == corpus
@@ -153,10 +153,9 @@ def _metrics(scores, temperature, class_names):
     return metrics
 
 
-def _ece(scores, temperature):
-    """Per-split, per-corpus expected calibration error of the clips without ("before") and with ("after")
-    `temperature`."""
-    before, after = _clip_probabilities(scores, 1.0), _clip_probabilities(scores, temperature)
+def _ece(before, after):
+    """Per-split, per-corpus expected calibration error of `_clip_probabilities`' clips without ("before") and with
+    ("after") the fitted temperature."""
     ece = {}
     for part, (unscaled, labels, corpora) in before.items():
         scaled, ece[part] = after[part][0], {}
@@ -368,13 +367,15 @@ def _evaluated(folder, parts, progress):
     outputs, owners, labels, corpora, _ = scores["val"]
     clips = np.unique(owners)
     fitted = fit_temperature(outputs["emotion"], labels[clips], groups=owners, strata=corpora[clips])
-    ece = _ece(scores, fitted)
-    temperature = fitted if _lowers_validation_ece(ece) else 1.0
+    unscaled, scaled = _clip_probabilities(scores, 1.0), _clip_probabilities(scores, fitted)
+    ece = _ece(unscaled, scaled)
+    kept = _lowers_validation_ece(ece)
+    temperature = fitted if kept else 1.0
     config = read_json(folder, CONFIG_FILE)
     config["config"]["temperature"] = temperature
     write_json(folder, CONFIG_FILE, config)
     metadata = dict(model.metadata)
-    metadata["metrics"] = _metrics(scores, temperature, model.class_names)
+    metadata["metrics"] = _metrics(scaled if kept else unscaled, model.class_names)
     metadata["calibration"] = {"temperature": temperature, "fitted": fitted, "fitted_on": "val",
                                "weighting": "corpus", "bins": ECE_BINS, "ece": ece}
     if model.dimension_names:
