@@ -46,6 +46,30 @@ def test_statistics_pooling_feeds_the_output_layer_a_mean_and_std_per_frequency_
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_audio_statistics_pooling_ignores_how_much_padding_follows_a_clip(tmp_path):
+    def pooled(pooling, windows, weights):
+        model = compact_cnn(input_shape=windows.shape[1:], filters=[8, 16, 32, 64], pooling=pooling)
+        model.set_weights(weights)
+        return keras.Model(model.input, model.get_layer("statistics_pool").output).predict(windows, verbose=0)[0]
+
+    model = compact_cnn(input_shape=(512, 40, 1), filters=[8, 16, 32, 64], pooling="audio_statistics")
+    assert model.count_params() == 25772  # the same weights as pooling="statistics"
+    clip = np.random.default_rng(2).normal(size=(192, 40, 1)).astype("float32")
+    windows = [np.full((1, frames, 40, 1), -2.0, np.float32) for frames in (352, 512)]  # padding: one value per bin
+    for window in windows:
+        window[0, :192] = clip
+    # The features before the pooling are the same over the clip in both windows (the padding after it reaches
+    # farther than the network sees), so its statistics over the audio are the same; over all steps they are not.
+    weights = model.get_weights()
+    np.testing.assert_allclose(*(pooled("audio_statistics", window, weights) for window in windows), atol=1e-5)
+    assert np.abs(np.subtract(*(pooled("statistics", window, weights) for window in windows))).max() > 1e-2
+    window = windows[1]
+    model.save(tmp_path / "net.keras")
+    loaded = keras.saving.load_model(tmp_path / "net.keras")
+    np.testing.assert_allclose(loaded.predict(window, verbose=0), model.predict(window, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_mts_variant_scales_the_first_two_convs_without_new_parameters():
     real = compact_cnn(input_shape=(64, 40, 1))
     mts = compact_cnn(variant="mts", input_shape=(64, 40, 1), scales=(0.5, 1.0, 2.0))
@@ -70,7 +94,7 @@ def test_quaternion_variant_has_a_quarter_of_the_conv_weights():
         ({"input_shape": (8, 40, 1)}, "too small; this architecture needs at least 16 time steps"),
         ({"variant": "quaternion", "input_shape": (64, 64, 4), "filters": [16, 30]}, "has 30 filters"),
         ({"num_classes": 0}, "num_classes must be a positive integer"),
-        ({"pooling": "max"}, r"pooling must be one of \('average', 'statistics'\), got 'max'"),
+        ({"pooling": "max"}, r"pooling must be one of \('average', 'statistics', 'audio_statistics'\), got 'max'"),
     ],
 )
 def test_bad_options_raise_errors_naming_them(options, message):

@@ -295,6 +295,31 @@ def test_temporal_statistics_pooling_round_trips_its_config_and_checks_arguments
         TemporalStatisticsPooling()(keras.Input((10, 3)))
 
 
+def test_temporal_statistics_pooling_over_audio_weighs_each_step_by_its_share_of_non_padding_frames():
+    rng = np.random.default_rng(5)
+    spectrogram = rng.normal(size=(3, 64, 40, 1)).astype(np.float32)
+    spectrogram[0, 40:] = -1.3  # padding from frame 40: steps of 16 frames hold 16, 16, 8 and 0 audio frames
+    spectrogram[1, :, :, :] = 0.7  # nothing but padding: every step counts
+    spectrogram[2, 10:12] = 2.0  # two padding frames inside the audio: step 0 holds 14 audio frames
+    x = rng.normal(size=(3, 4, 2, 3)).astype(np.float32)
+    inputs, features = keras.Input((64, 40, 1)), keras.Input((4, 2, 3))
+    model = keras.Model([inputs, features], TemporalStatisticsPooling()(features, spectrogram=inputs))
+    pooled = model.predict([spectrogram, x], verbose=0)
+    for row, weights in enumerate([(1, 1, 0.5, 0), (1, 1, 1, 1), (14 / 16, 1, 1, 1)]):
+        weights = np.array(weights)[:, None]
+        frames = x[row].reshape(4, 6)
+        mean = (frames * weights).sum(axis=0) / weights.sum()
+        std = np.sqrt((np.square(frames - mean) * weights).sum(axis=0) / weights.sum() + 1e-5)
+        np.testing.assert_allclose(pooled[row], np.concatenate([mean, std]), rtol=1e-4, atol=1e-5)
+
+
+def test_temporal_statistics_pooling_over_audio_names_a_spectrogram_it_cannot_align():
+    with pytest.raises(ValueError, match=r"at least as many time steps as the pooled map \(4\)"):
+        TemporalStatisticsPooling()(keras.Input((4, 2, 3)), spectrogram=keras.Input((3, 40, 1)))
+    with pytest.raises(ValueError, match="both known"):
+        TemporalStatisticsPooling()(keras.Input((4, 2, 3)), spectrogram=keras.Input((None, 40, 1)))
+
+
 # Four full AlexNets leave about 800 MB behind on TensorFlow; with the two AlexNet builds above, its child peaks at
 # 2.6 GB (measured).
 @pytest.mark.isolated(group="alexnet")

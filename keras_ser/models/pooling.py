@@ -58,7 +58,12 @@ class TemporalStatisticsPooling(keras.layers.Layer):
     """(B, time, frequency, C) → (B, 2·frequency·C): each (frequency, channel) feature's mean and std over time.
 
     The x-vector's statistics pooling: unlike global average pooling it keeps where in
-    frequency a feature fires and how much it varies over the window.
+    frequency a feature fires and how much it varies over the window. Called with the
+    network's input `spectrogram` (B, input time, bins, channels), the statistics cover only
+    its audio: each time step of `x` weighs by the share of its input frames that are not
+    padding (a frame whose bins all hold one value, as padding and digital silence do after
+    any per-window normalisation), so they do not depend on how much of the window a clip
+    fills. A spectrogram with no audio frame weighs all steps equally.
     """
 
     def __init__(self, epsilon=1e-5, **kwargs):
@@ -67,19 +72,45 @@ class TemporalStatisticsPooling(keras.layers.Layer):
             raise ValueError(f"{self.name}: epsilon must be positive, got {epsilon!r}")
         self.epsilon = float(epsilon)
 
-    def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[2] is None or input_shape[3] is None:
+    def build(self, x_shape, spectrogram_shape=None):
+        if len(x_shape) != 4 or x_shape[2] is None or x_shape[3] is None:
             raise ValueError(
                 f"{self.name}: needs a (batch, time, frequency, channels) input with known frequency and channels, "
-                f"got {tuple(input_shape)}"
+                f"got {tuple(x_shape)}"
+            )
+        if spectrogram_shape is not None and (
+                len(spectrogram_shape) != 4 or None in (x_shape[1], spectrogram_shape[1])
+                or spectrogram_shape[1] < x_shape[1]):
+            raise ValueError(
+                f"{self.name}: the spectrogram must be a (batch, time, bins, channels) input with at least as many "
+                f"time steps as the pooled map ({x_shape[1]}), both known, got {tuple(spectrogram_shape)}"
             )
 
-    def call(self, x):
-        frames = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], -1))
-        return ops.concatenate([ops.mean(frames, axis=1), ops.sqrt(ops.var(frames, axis=1) + self.epsilon)], axis=-1)
+    def call(self, x, spectrogram=None):
+        steps = x.shape[1] if spectrogram is not None else ops.shape(x)[1]
+        frames = ops.reshape(x, (ops.shape(x)[0], steps, -1))
+        if spectrogram is None:
+            return ops.concatenate([ops.mean(frames, axis=1), ops.sqrt(ops.var(frames, axis=1) + self.epsilon)],
+                                   axis=-1)
+        weights = ops.expand_dims(self._audio_share(spectrogram, steps), -1)  # (B, steps, 1)
+        weights = ops.cast(weights, frames.dtype)
+        total = ops.sum(weights, axis=1)
+        mean = ops.sum(frames * weights, axis=1) / total
+        variance = ops.sum(ops.square(frames - ops.expand_dims(mean, 1)) * weights, axis=1) / total
+        return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2 * input_shape[2] * input_shape[3])
+    @staticmethod
+    def _audio_share(spectrogram, steps):
+        """(B, steps): the share of each step's input frames (time // steps of them) holding audio."""
+        spectrogram = ops.cast(spectrogram, "float32")
+        spread = ops.max(spectrogram, axis=(2, 3)) - ops.min(spectrogram, axis=(2, 3))  # 0 on padding
+        audio = ops.cast(spread > 1e-4, "float32")
+        per_step = spectrogram.shape[1] // steps
+        share = ops.mean(ops.reshape(audio[:, : steps * per_step], (-1, steps, per_step)), axis=-1)
+        return ops.where(ops.sum(share, axis=1, keepdims=True) > 0, share, 1.0)
+
+    def compute_output_shape(self, x_shape, spectrogram_shape=None):
+        return (x_shape[0], 2 * x_shape[2] * x_shape[3])
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

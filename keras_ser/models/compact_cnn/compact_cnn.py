@@ -11,7 +11,7 @@ from keras_ser.models.pooling import TemporalStatisticsPooling
 from keras_ser.models.variants import LayerFactory, check_num_classes, output_layer, resolve_input_shape
 
 FILTERS = (16, 32, 64, 64)
-POOLINGS = ("average", "statistics")
+POOLINGS = ("average", "statistics", "audio_statistics")
 
 
 def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS, dropout=0.3,
@@ -21,7 +21,8 @@ def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS
     pooling, dropout and the predictions.
 
     `pooling="average"` averages the last map over time and frequency; `"statistics"` takes each
-    (frequency, channel) feature's mean and standard deviation over time (`TemporalStatisticsPooling`).
+    (frequency, channel) feature's mean and standard deviation over time (`TemporalStatisticsPooling`);
+    `"audio_statistics"` the same over the input's audio frames only, padding left out.
 
     The MTS variant puts MTS in conv layers 1 and 2 unless `mts_layers` says otherwise; the
     quaternion variant needs every entry of `filters` divisible by 4.
@@ -48,7 +49,8 @@ def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS
     if pooling == "average":
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     else:
-        x = TemporalStatisticsPooling(name="statistics_pool")(x)
+        x = TemporalStatisticsPooling(name="statistics_pool")(x, **(
+            {"spectrogram": inputs} if pooling == "audio_statistics" else {}))
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
