@@ -66,6 +66,8 @@ class TemporalStatisticsPooling(keras.layers.Layer):
     fills. A spectrogram with no audio frame weighs all steps equally.
     """
 
+    AUDIO_SPREAD = 1e-4  # a frame whose bins span less than this is padding
+
     def __init__(self, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
         if not epsilon > 0:
@@ -99,12 +101,12 @@ class TemporalStatisticsPooling(keras.layers.Layer):
         variance = ops.sum(ops.square(frames - ops.expand_dims(mean, 1)) * weights, axis=1) / total
         return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
 
-    @staticmethod
-    def _audio_share(spectrogram, steps):
+    @classmethod
+    def _audio_share(cls, spectrogram, steps):
         """(B, steps): the share of each step's input frames (time // steps of them) holding audio."""
         spectrogram = ops.cast(spectrogram, "float32")
         spread = ops.max(spectrogram, axis=(2, 3)) - ops.min(spectrogram, axis=(2, 3))  # 0 on padding
-        audio = ops.cast(spread > 1e-4, "float32")
+        audio = ops.cast(spread > cls.AUDIO_SPREAD, "float32")
         per_step = spectrogram.shape[1] // steps
         share = ops.mean(ops.reshape(audio[:, : steps * per_step], (-1, steps, per_step)), axis=-1)
         return ops.where(ops.sum(share, axis=1, keepdims=True) > 0, share, 1.0)
