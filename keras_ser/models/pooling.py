@@ -89,16 +89,15 @@ class TemporalStatisticsPooling(keras.layers.Layer):
             )
 
     def call(self, x, spectrogram=None):
-        steps = x.shape[1] if spectrogram is not None else ops.shape(x)[1]
-        frames = ops.reshape(x, (ops.shape(x)[0], steps, -1))
         if spectrogram is None:
-            return ops.concatenate([ops.mean(frames, axis=1), ops.sqrt(ops.var(frames, axis=1) + self.epsilon)],
-                                   axis=-1)
-        weights = ops.expand_dims(self._audio_share(spectrogram, steps), -1)  # (B, steps, 1)
-        weights = ops.cast(weights, frames.dtype)
-        total = ops.sum(weights, axis=1)
-        mean = ops.sum(frames * weights, axis=1) / total
-        variance = ops.sum(ops.square(frames - ops.expand_dims(mean, 1)) * weights, axis=1) / total
+            frames = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], -1))
+            mean, variance = ops.mean(frames, axis=1), ops.var(frames, axis=1)
+        else:
+            frames = ops.reshape(x, (ops.shape(x)[0], x.shape[1], -1))  # build checked the time steps are known
+            weights = ops.cast(ops.expand_dims(self._audio_share(spectrogram, x.shape[1]), -1), frames.dtype)
+            total = ops.sum(weights, axis=1)
+            mean = ops.sum(frames * weights, axis=1) / total
+            variance = ops.sum(ops.square(frames - ops.expand_dims(mean, 1)) * weights, axis=1) / total
         return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
 
     @classmethod

@@ -49,8 +49,8 @@ def compact_cnn(variant="real", num_classes=4, input_shape=None, filters=FILTERS
     if pooling == "average":
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     else:
-        x = TemporalStatisticsPooling(name="statistics_pool")(x, **(
-            {"spectrogram": inputs} if pooling == "audio_statistics" else {}))
+        x = TemporalStatisticsPooling(name="statistics_pool")(
+            x, spectrogram=inputs if pooling == "audio_statistics" else None)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
