@@ -409,6 +409,13 @@ use = ["front_end", "crops"]
     assert runs[1][1].data.mel_bins == 32 and runs[1][1].data.crops == "random"
 
 
+def test_a_run_name_too_long_for_a_folder_names_its_case(tmp_path):
+    text = f'[grid]\n"data.fold" = [0]\n[[cases]]\n"data.mel_bins" = [40]\n[[cases]]\n"model.builder" = ["{"x" * 250}"]\n'
+    with pytest.raises(ConfigError, match=r"has 265 bytes.*at most 255: give the case fewer keys") as info:
+        expand(load_experiment(_write(tmp_path, text)))  # "fold=0,builder=" and 250 letters
+    assert info.value.key == "cases[1]"
+
+
 @pytest.mark.parametrize(
     "blocks, use, key, message",
     [

@@ -76,6 +76,8 @@ from keras_ser.training.run import (CHECKPOINTS, CONFIG_FILE, FIRST_STAGE_DIR, L
 
 # Grid keys that repeat one setting (folds, seeds, held-out speakers or corpora): averaged over, and paired in tests.
 REPEAT_KEYS = ("data.fold", "seed", "data.test_speaker", "data.test_corpus")
+# The longest folder name most file systems take (NAME_MAX); a run's name is its folder's.
+MAX_NAME_BYTES = 255
 EXPERIMENT_KEYS = ("name", "description", "base", "grid", "blocks", "cases", "select", "compare", "pretrain", "probe")
 CONDITION_KEY = "condition"  # a case's name: a setting that sets no configuration key
 PRETRAIN_KEYS = ("config", "follows", "corpora")
@@ -211,7 +213,7 @@ def _label(value):
 def expand(experiment):
     """(settings, RunConfig) for every combination of the grid, repetition by repetition."""
     runs = []
-    for case in experiment["cases"]:
+    for index, case in enumerate(experiment["cases"]):
         grid = {**experiment["grid"], **case}
         for values in itertools.product(*grid.values()):
             raw = copy.deepcopy(experiment.get("base", {}))
@@ -220,6 +222,11 @@ def expand(experiment):
                 if key != CONDITION_KEY:
                     _set(raw, key, value)
             raw["name"] = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "run"
+            if len(raw["name"].encode()) > MAX_NAME_BYTES:
+                raise ConfigError(f"cases[{index}]", f"the run name '{raw['name']}' has {len(raw['name'].encode())} "
+                                                    f"bytes, and it names the run's folder, which may have at most "
+                                                    f"{MAX_NAME_BYTES}: give the case fewer keys (one whose value "
+                                                    f"the base already has can go)")
             try:
                 runs.append((settings, config_from_dict(raw)))
             except ConfigError as error:
