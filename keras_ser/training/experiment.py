@@ -222,11 +222,11 @@ def expand(experiment):
                 if key != CONDITION_KEY:
                     _set(raw, key, value)
             raw["name"] = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "run"
-            if len(raw["name"].encode()) > MAX_NAME_BYTES:
-                raise ConfigError(f"cases[{index}]", f"the run name '{raw['name']}' has {len(raw['name'].encode())} "
-                                                    f"bytes, and it names the run's folder, which may have at most "
-                                                    f"{MAX_NAME_BYTES}: give the case fewer keys (one whose value "
-                                                    f"the base already has can go)")
+            if (size := len(raw["name"].encode())) > MAX_NAME_BYTES:
+                raise ConfigError(f"cases[{index}]", f"the run name '{raw['name']}' has {size} bytes, and it names "
+                                                    f"the run's folder, which may have at most {MAX_NAME_BYTES}: "
+                                                    f"give the case fewer keys (one whose value the base already "
+                                                    f"has can go)")
             try:
                 runs.append((settings, config_from_dict(raw)))
             except ConfigError as error:
