@@ -89,12 +89,13 @@ class TemporalStatisticsPooling(keras.layers.Layer):
             )
 
     def call(self, x, spectrogram=None):
+        # With a spectrogram, build checked that the time steps are known: the audio share needs them statically.
+        steps = ops.shape(x)[1] if spectrogram is None else x.shape[1]
+        frames = ops.reshape(x, (ops.shape(x)[0], steps, -1))
         if spectrogram is None:
-            frames = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], -1))
             mean, variance = ops.mean(frames, axis=1), ops.var(frames, axis=1)
         else:
-            frames = ops.reshape(x, (ops.shape(x)[0], x.shape[1], -1))  # build checked the time steps are known
-            weights = ops.cast(ops.expand_dims(self._audio_share(spectrogram, x.shape[1]), -1), frames.dtype)
+            weights = ops.cast(ops.expand_dims(self._audio_share(spectrogram, steps), -1), frames.dtype)
             total = ops.sum(weights, axis=1)
             mean = ops.sum(frames * weights, axis=1) / total
             variance = ops.sum(ops.square(frames - ops.expand_dims(mean, 1)) * weights, axis=1) / total
