@@ -11,18 +11,17 @@ by those of the per-corpus duration model (trained on the other three corpora).
 """
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import soundfile
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
-
-from pathlib import Path
 
 from keras_ser.datasets.corpora import read_emodb, read_nemo, read_ravdess, read_tess
 from keras_ser.datasets.emotions import FOUR_CLASS, select_classes
 from keras_ser.datasets.paths import default_data_root
+from keras_ser.training.metrics import classification_metrics
 
 READERS = {"emodb": read_emodb, "ravdess": read_ravdess, "tess": read_tess, "nemo": read_nemo}
 
@@ -32,7 +31,24 @@ def classifier():
 
 
 def uar(labels, predicted):
-    return 100 * balanced_accuracy_score(labels, predicted)
+    """UAR in % of labels or (clips, 4) probabilities."""
+    return 100 * classification_metrics(labels, predicted, FOUR_CLASS)["uar"]
+
+
+def across_corpora(corpora, held_out, kind):
+    """The duration model (`kind`: "absolute" or "relative") trained on every corpus but `held_out`."""
+    train = [corpus for name, corpus in corpora.items() if name != held_out]
+    return classifier().fit(np.concatenate([corpus[kind] for corpus in train]),
+                            np.concatenate([corpus["labels"] for corpus in train]))
+
+
+def network_probabilities(preset, paths):
+    """(clips, 4) class probabilities of `preset` for the files, in FOUR_CLASS order."""
+    import keras_ser  # here, so that the duration analysis alone starts without Keras
+
+    predictions = keras_ser.load(str(preset)).predict_files(paths, progress=False)
+    return np.array([[next(p["score"] for p in prediction if p["label"] == name) for name in FOUR_CLASS]
+                     for prediction in predictions])
 
 
 def main():
@@ -42,6 +58,8 @@ def main():
     parser.add_argument("--fuse", type=Path, default=None, help="a folder of presets, one per held-out corpus")
     args = parser.parse_args()
     root = args.root or default_data_root()
+    if root is None:
+        raise SystemExit("no datasets folder found: pass --root or set KERAS_SER_DATA")
     corpora = {}
     for name, reader in READERS.items():
         items, labels = select_classes(reader(f"{root}/{name}"))
@@ -53,31 +71,18 @@ def main():
         medians = ", ".join(f"{FOUR_CLASS[c]} {np.median(seconds[labels == c]):.2f}" for c in range(len(FOUR_CLASS)))
         print(f"{name}: {len(items)} clips, {100 * np.mean(seconds < 4):.0f} % under 4 s; median s: {medians}; "
               f"duration alone within the corpus, UAR {uar(labels, within):.1f}")
-        corpora[name] = (log, (log - log.mean()) / log.std(), labels, [item.path for item in items])
-    for held_out, (absolute, relative, labels, paths) in corpora.items():
-        scores = []
-        for kind in (0, 1):
-            train = [corpora[name] for name in corpora if name != held_out]
-            features, targets = np.concatenate([c[kind] for c in train]), np.concatenate([c[2] for c in train])
-            fitted = classifier().fit(features, targets)
-            scores.append(uar(labels, fitted.predict((absolute, relative)[kind])))
-        line = (f"{held_out} held out: absolute duration UAR {scores[0]:.1f}, "
-                f"z-scored within each corpus {scores[1]:.1f}")
+        corpora[name] = {"absolute": log, "relative": (log - log.mean()) / log.std(), "labels": labels,
+                         "paths": [item.path for item in items]}
+    for held_out, corpus in corpora.items():
+        labels = corpus["labels"]
+        absolute, relative = (across_corpora(corpora, held_out, kind) for kind in ("absolute", "relative"))
+        line = (f"{held_out} held out: absolute duration UAR {uar(labels, absolute.predict(corpus['absolute'])):.1f}, "
+                f"z-scored within each corpus {uar(labels, relative.predict(corpus['relative'])):.1f}")
         if args.fuse is not None and (args.fuse / held_out).is_dir():
-            network = network_probabilities(args.fuse / held_out, paths)
-            fused = np.log(network) + np.log(fitted.predict_proba(relative))
-            line += (f"; preset {uar(labels, network.argmax(1)):.1f}, "
-                     f"with the z-scored duration {uar(labels, fused.argmax(1)):.1f}")
+            network = network_probabilities(args.fuse / held_out, corpus["paths"])
+            fused = np.log(network) + np.log(relative.predict_proba(corpus["relative"]))
+            line += f"; preset {uar(labels, network):.1f}, with the z-scored duration {uar(labels, fused):.1f}"
         print(line)
-
-
-def network_probabilities(preset, paths):
-    """(clips, 4) class probabilities of `preset` for the files, in FOUR_CLASS order."""
-    import keras_ser  # here, so that the duration analysis alone starts without Keras
-
-    predictions = keras_ser.load(str(preset)).predict_files(paths, progress=False)
-    return np.array([[next(p["score"] for p in prediction if p["label"] == name) for name in FOUR_CLASS]
-                     for prediction in predictions])
 
 
 if __name__ == "__main__":
