@@ -22,7 +22,7 @@ IMPORT_NOTICES = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations a
 def _train(args):
     from keras_ser.training import load_config, train
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     if args.epochs is not None:
         config.training.epochs = args.epochs
     if args.seed is not None:
@@ -37,7 +37,7 @@ def _baseline(args):
     from keras_ser.training import load_config, train
     from keras_ser.training.config import BASELINE_BUILDER, ModelConfig, TrainingConfig
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     options = config.model.options if config.model.builder == BASELINE_BUILDER else {}
     options.update({key: value for key, value in (("classifier", args.classifier),
                                                   ("standardization", args.standardization)) if value})
@@ -58,7 +58,7 @@ def _evaluate(args):
     from keras_ser.training import load_config
     from keras_ser.training.data import split_items
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     items = split_items(config.data, config.seed).parts[args.part]
     models = [load(name) for name in args.model]
     metrics = evaluate_items(models, items)
@@ -328,6 +328,12 @@ def _compare(args):
     print(comparison_table(table))
 
 
+def _add_set_option(command):
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a key of the configuration, e.g. --set training.balance=corpus_class "
+                              "--set model.options.pooling=statistics (values read as TOML, else as text; repeatable)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-ser", description="Speech emotion recognition with Keras 3.")
     parser.add_argument("--version", action="version", version=f"keras-ser {__version__}")
@@ -339,6 +345,7 @@ def build_parser():
     train.add_argument("--seed", type=int, help="override seed (runs of one recipe with several seeds make an ensemble "
                                                 "preset: keras-ser preset RUN RUN ... OUT)")
     train.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
+    _add_set_option(train)
     train.set_defaults(handler=_train)
     baseline = commands.add_parser(
         "baseline", help="the eGeMAPS + linear reference on a run configuration's data and split (needs [baselines])")
@@ -349,6 +356,7 @@ def build_parser():
                           help="feature statistics of the training speakers (global, default), or of each corpus "
                                "or speaker itself")
     baseline.add_argument("--restart", action="store_true", help="discard an existing run directory and start over")
+    _add_set_option(baseline)
     baseline.set_defaults(handler=_baseline)
     evaluate = commands.add_parser(
         "evaluate", help="measure a model from the audio files of one part of a run configuration's split")
@@ -357,6 +365,7 @@ def build_parser():
     evaluate.add_argument("config", help="a TOML run configuration: its data section and seed give the split")
     evaluate.add_argument("--part", choices=("test", "val", "train"), default="test", help="which part (default: test)")
     evaluate.add_argument("--out", help="also write the metrics (overall and per corpus) to this JSON file")
+    _add_set_option(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     experiment = commands.add_parser("experiment", help="run every configuration of an experiment and summarise it")
     experiment.add_argument("name", help="an experiment in experiments/ (e.g. table4_1_emodb) or a .toml path")

@@ -144,6 +144,34 @@ def test_bad_files(tmp_path):
         load_config(broken)
 
 
+def test_overrides_set_keys_as_toml_values_or_text(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(tiny()))
+    config = load_config(path, ["training.epochs=3", "training.balance=corpus_class", "optimizer.learning_rate=2e-4",
+                                'data.corpora=["emodb", "tess"]', "model.options.hidden_units = 32", "seed=4",
+                                "name=a=b"])
+    assert config.training.epochs == 3 and config.training.balance == "corpus_class"
+    assert config.optimizer.learning_rate == 2e-4 and config.data.corpora == ["emodb", "tess"]
+    assert config.model.options == {"filters": 4, "hidden_units": 32}
+    assert (config.seed, config.name) == (4, "a=b")
+    assert load_config(path, []) == tiny()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainingepochs", "'trainingepochs': an override is KEY=VALUE"),
+    ("=5", "'=5': an override is KEY=VALUE"),
+    ("training..epochs=1", "'training..epochs=1': an override is KEY=VALUE"),
+    ("training.epochs.limit=1", "'training.epochs': is 2, not a table"),
+    ("training.balnce=class", "'training.balnce': unknown key"),
+    ("training.epochs=many", "'training.epochs': must be of type int, got 'many'"),
+])
+def test_bad_overrides_name_the_culprit(tmp_path, override, message):
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(tiny()))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path, [override])
+
+
 def test_errors_found_while_running_name_the_key(tmp_path, data_root):
     with pytest.raises(ConfigError, match="model.builder.*'lenet' is not one of"):
         train(tiny(model={"builder": "lenet"}), tmp_path / "a", progress=False)
@@ -326,6 +354,8 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     config.write_text('[data]\nsplit = "bogus"\n')
     assert main(["train", str(config)]) == 2
     assert "config key 'data.split'" in capsys.readouterr().err
+    assert main(["train", str(config), "--set", "data.split=speaker", "--set", "training.epochs=many"]) == 2
+    assert "config key 'training.epochs': must be of type int" in capsys.readouterr().err
 
 
 class _Interrupt(keras.callbacks.Callback):

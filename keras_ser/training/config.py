@@ -349,9 +349,37 @@ def read_toml(path, what="configuration"):
         raise ConfigError("<file>", f"'{path}' is not valid TOML: {error}") from None
 
 
-def load_config(path):
-    """Read and validate a TOML run configuration."""
-    return config_from_dict(read_toml(path))
+def load_config(path, overrides=()):
+    """Read and validate a TOML run configuration, with `overrides` ("section.key=value" strings) applied."""
+    return config_from_dict(with_overrides(read_toml(path), overrides))
+
+
+def set_key(raw, dotted, value):
+    """Set a dotted key ("training.epochs", "model.options.pooling") of a configuration's nested dicts."""
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for depth, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(".".join(parents[: depth + 1]), f"is {node!r}, not a table: '{dotted}' cannot be set")
+    node[leaf] = value
+
+
+def with_overrides(raw, overrides):
+    """`raw` with each "section.key=value" of `overrides` set: the value read as a TOML value (5, 1e-3, true,
+    ["emodb", "tess"], "text"), or as text when it is not one (corpus_class)."""
+    for override in overrides:
+        key, equals, text = override.partition("=")
+        key = key.strip()
+        if not equals or not key or any(not part for part in key.split(".")):
+            raise ConfigError(override, "an override is KEY=VALUE, e.g. training.epochs=5 or "
+                                        "model.options.pooling=audio_statistics")
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        set_key(raw, key, value)
+    return raw
 
 
 def dump_toml(config):

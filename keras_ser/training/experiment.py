@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_ser.datasets.cache import CACHE_ENV
-from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml
+from keras_ser.training.config import ConfigError, config_from_dict, dump_toml, read_toml, set_key
 from keras_ser.training.metrics import bootstrap_mean_interval, wilcoxon_signed_rank
 from keras_ser.training.plots import plot_paired_differences, plot_paired_scores
 from keras_ser.training.probe import PROBE_FILE, check_probe, probe_run
@@ -196,14 +196,6 @@ def _with_blocks(case, blocks, index):
     return merged
 
 
-def _set(raw, dotted, value):
-    *parents, leaf = dotted.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
 def _label(value):
     """A setting's value as it appears in run names and folder names (no '/', no braces)."""
     text = "-".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -220,7 +212,7 @@ def expand(experiment):
             settings = dict(zip(grid, values))
             for key, value in settings.items():
                 if key != CONDITION_KEY:
-                    _set(raw, key, value)
+                    set_key(raw, key, value)
             raw["name"] = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "run"
             if (size := len(raw["name"].encode())) > MAX_NAME_BYTES:
                 raise ConfigError(f"cases[{index}]", f"the run name '{raw['name']}' has {size} bytes, and it names "
@@ -271,14 +263,14 @@ def _pretraining_config(experiment, name, config):
             settings[key] = _value(ours, key)
         except (KeyError, TypeError):
             raise ConfigError(f"{where}.follows", f"'{key}' is not a run configuration key") from None
-        _set(raw, key, settings[key])
+        set_key(raw, key, settings[key])
     if section.get("corpora") == "training":
         if config.data.split != "leave_corpus_out":
             raise ConfigError(f"{where}.corpora", f"'training' needs runs with data.split = \"leave_corpus_out\" "
                                                   f"(run '{config.name}' has {config.data.split!r}); set data.corpora "
                                                   f"in pretrain.{name}.config instead")
         settings["data.corpora"] = [c for c in config.data.corpora if c != config.data.test_corpus]
-        _set(raw, "data.corpora", settings["data.corpora"])
+        set_key(raw, "data.corpora", settings["data.corpora"])
     label = ",".join(_short(key, _label(value)) for key, value in settings.items()) or "all"
     raw["name"] = f"{PRETRAIN_DIR}_{name},{label}"
     try:
