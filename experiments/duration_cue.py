@@ -46,9 +46,9 @@ def network_probabilities(preset, paths):
     """(clips, 4) class probabilities of `preset` for the files, in FOUR_CLASS order."""
     import keras_ser  # here, so that the duration analysis alone starts without Keras
 
-    predictions = keras_ser.load(str(preset)).predict_files(paths, progress=False)
-    return np.array([[next(p["score"] for p in prediction if p["label"] == name) for name in FOUR_CLASS]
-                     for prediction in predictions])
+    model = keras_ser.load(str(preset))
+    scores = model.predict_files(paths, progress=False, on_error="fail").to_array()
+    return scores[:, [model.class_names.index(name) for name in FOUR_CLASS]]
 
 
 def main():

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import soundfile
-from prediction_helpers import RATE, mixed_folder, speech_like, tiny_classifier
+from prediction_helpers import CLASSES, RATE, mixed_folder, speech_like, tiny_classifier
 
 from keras_ser import audio
 from keras_ser.audio import AudioError
@@ -121,6 +121,23 @@ def test_a_folder_with_unreadable_files_predicts_the_rest_and_lists_each_failure
         assert bad[failure["source"]] in failure["error"]
     with pytest.raises(AudioError, match="empty.wav"):
         model.predict_folder(tmp_path / "clips", progress=False, on_error="fail")
+
+
+def test_predictions_as_an_array_follow_the_class_order(model, corpus_root, tmp_path):
+    clips = [speech_like(1.5), speech_like(3.0, seed=1)]  # one window each
+    array = model.predict_batch(clips, sampling_rate=RATE).to_array()
+    assert array.shape == (2, len(CLASSES)) and array.dtype == np.float32
+    for row, clip in zip(array, clips):  # the window's head output, renormalised, in the model's class order
+        window = np.zeros(model.preprocessor.window_samples, np.float32)
+        window[: clip.size] = clip
+        expected = model.score_windows(window[None])["emotion"][0]
+        np.testing.assert_allclose(row, expected / expected.sum(), atol=1e-5)
+    good, _ = mixed_folder(tmp_path / "clips", corpus_root("emodb") / "wav")
+    results = model.predict_files([good[0], tmp_path / "missing.wav", good[1]], progress=False)
+    array = results.to_array()
+    assert array.shape == (2, len(CLASSES))  # the unreadable file has no row
+    for row, result in zip(array, results):
+        assert dict(zip(CLASSES, row.tolist())) == pytest.approx(scores(result), abs=1e-6)
 
 
 def test_predict_files_takes_files_and_folders_in_order(model, corpus_root, tmp_path):

@@ -48,11 +48,21 @@ class Prediction(list):
 
 
 class Predictions(list):
-    """The `Prediction`s of several files, in order; `.failures`: [{"source", "error"}] for each unreadable file."""
+    """The `Prediction`s of several clips, in order; `.failures`: [{"source", "error"}] for each unreadable file."""
 
-    def __init__(self, predictions=()):
+    def __init__(self, predictions=(), class_names=()):
         super().__init__(predictions)
+        self.class_names = list(class_names)
         self.failures = []
+
+    def to_array(self):
+        """(clips, classes) scores as a float32 array, its columns in `class_names` order (a failed file has no row)."""
+        column = {name: index for index, name in enumerate(self.class_names)}
+        array = np.zeros((len(self), len(column)), dtype=np.float32)
+        for row, prediction in enumerate(self):
+            for entry in prediction:
+                array[row, column[entry["label"]]] = entry["score"]
+        return array
 
 
 def _expand(targets):
@@ -219,8 +229,8 @@ class SERClassifier(keras.Model):
         windows = [self.preprocessor.windows(signal, hop) for signal in signals]
         outputs = self.score_windows(np.concatenate(windows), batch_size=batch_size)
         starts = np.cumsum([0] + [len(w) for w in windows])
-        return [self._clip_prediction(outputs, start, len(w), hop, aggregate, source)
-                for start, w, source in zip(starts, windows, sources)]
+        return Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source)
+                            for start, w, source in zip(starts, windows, sources)), self.class_names)
 
     def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
                       channels_first=None):
@@ -236,7 +246,8 @@ class SERClassifier(keras.Model):
 
     def predict_batch(self, clips, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
                       channels_first=None):
-        """Scores of several clips (a list of arrays, or a 2-D array of equal-length clips) at `sampling_rate` Hz.
+        """Scores of several clips (a list of arrays, or a 2-D array of equal-length clips) at `sampling_rate` Hz, as
+        `Predictions`.
 
         Each clip is read as by `predict_array`.
         """
@@ -267,7 +278,7 @@ class SERClassifier(keras.Model):
         if not sources:
             raise ValueError("paths is empty: give at least one file or folder")
         bar = keras.utils.Progbar(len(sources), unit_name="file") if progress and len(sources) > 1 else None
-        results = Predictions()
+        results = Predictions(class_names=self.class_names)
         for first in range(0, len(sources), chunk):
             signals, names = [], []
             for source in sources[first : first + chunk]:
