@@ -20,6 +20,7 @@ from keras_ser.training.augmentation import (
     magnitudes,
     mask,
     mixup,
+    warp_frequencies,
 )
 from keras_ser.training.loader import CropSource, TrainingDataset, WindowSource, silence
 from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_order
@@ -27,7 +28,7 @@ from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_
 from test_front_end_options import RUN_FILES
 from test_training import tiny
 
-ALL_ON = {"gain_db": 6, "noise_snr_db": [10, 30], "time_masks": 2, "time_mask_width": 40, "frequency_masks": 2,
+ALL_ON = {"gain_db": 6, "noise_snr_db": [10, 30], "frequency_warp": 0.1, "time_masks": 2, "time_mask_width": 40, "frequency_masks": 2,
           "frequency_mask_width": 12, "mixup_alpha": 0.2}
 LOG = STFTSettings(compression="log")
 
@@ -84,6 +85,9 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
         ({"data": {"crops": "random"}, "training": {"augment": {"speed": [90, 110]}}}, "training.augment.speed",
          "between 0.5 and 2.0"),
         ({"training": {"augment": {"mixup_alpha": 0}}}, "training.augment.mixup_alpha", "positive number"),
+        ({"training": {"augment": {"frequency_warp": 0.5}}}, "training.augment.frequency_warp",
+         "between 0 and 0.5 .*got 0.5"),
+        ({"training": {"augment": {"frequency_warp": True}}}, "training.augment.frequency_warp", "got True"),
         ({"data": {"features": "rhemo", "rhemo_model": "e.keras", "crops": "random"}}, "data.crops",
          "leave data.crops at \"fixed\""),
         ({"data": {"features": "rhemo", "rhemo_model": "e.keras"}, "training": {"augment": {"gain_db": 3}}},
@@ -177,6 +181,31 @@ def test_noise_is_added_at_the_drawn_snr_in_the_audio_frames_only(stft):
     measured = 10 * np.log10(signal / added[:, :300].mean(axis=(1, 2, 3)))
     np.testing.assert_allclose(measured, snr, atol=0.1)
     np.testing.assert_array_equal(out[:, 300:], x[:, 300:])
+
+
+def test_frequency_warping_scales_linear_bins_exactly():
+    stft = STFTSettings()  # linear bins 62.5 Hz apart
+    hertz = np.arange(stft.frequency_bins) * 16000 / stft.frame_length
+    m = np.broadcast_to((1 + hertz / 1000)[None, None, :, None], (3, 5, stft.frequency_bins, 1)).astype(np.float32)
+    factors = np.array([1.0, 0.8, 1.25])
+    out = warp_frequencies(m, factors, stft)
+    for example, factor in enumerate(factors):
+        inside = hertz / factor <= hertz[-1]  # above the top bin the top bin's magnitude is held
+        expected = np.where(inside, 1 + hertz / factor / 1000, 1 + hertz[-1] / 1000)
+        np.testing.assert_allclose(out[example, :, :, 0], np.broadcast_to(expected, (5, len(hertz))), rtol=1e-6)
+
+
+def test_frequency_warping_moves_a_tone_to_the_band_of_the_scaled_tone():
+    mel = STFTSettings(mel_bins=40, compression="log", time_steps=64)
+    t = np.arange(64 * mel.hop_length) / 16000
+    tones = [np.sin(2 * np.pi * f * t) for f in (400, 480, 1500, 1200)]
+    x = spectrogram(np.stack(tones), mel)
+    x[:, 40:] = np.log(np.float32(mel.log_floor))  # padding frames
+    out = warp_frequencies(x[[0, 2]], [1.2, 0.8], mel)
+    for original, warped, target in zip(x[[0, 2]], out, x[[1, 3]]):
+        assert warped[10, :, 0].argmax() == target[10, :, 0].argmax() != original[10, :, 0].argmax()
+    np.testing.assert_allclose(out[:, 40:], x[[0, 2], 40:], atol=1e-6)  # padding stays at the floor
+    np.testing.assert_allclose(warp_frequencies(x, np.ones(4), mel), x, atol=1e-4)
 
 
 def test_masks_zero_exactly_the_drawn_bands():

@@ -1,7 +1,8 @@
-"""Augmentation of training batches on the fly (numpy only): gain, noise, SpecAugment masks and mixup.
+"""Augmentation of training batches on the fly (numpy only): gain, noise, frequency warping, SpecAugment masks and
+mixup.
 
-The options are the run configuration's `training.augment` table; an absent key is off. Gain
-and noise act on the cached spectrograms before normalisation, as they would on the audio;
+The options are the run configuration's `training.augment` table; an absent key is off. Gain,
+noise and frequency warping act on the cached spectrograms before normalisation, as they would on the audio;
 masks and mixup act on the normalised network inputs. Speed perturbation is not done here:
 each factor has its own feature cache (`FrontEnd.speed`), from which the training loader
 draws one per utterance per epoch. Validation, test and evaluation data are never augmented.
@@ -10,6 +11,9 @@ draws one per utterance per epoch. Validation, test and evaluation data are neve
 import dataclasses
 
 import numpy as np
+
+from keras_ser.audio.mel import hertz_to_mel
+from keras_ser.audio.spectrogram import SAMPLE_RATE
 
 SPEED_RANGE = (0.5, 2.0)  # accepted speed factors
 
@@ -29,6 +33,8 @@ class Augmentation:
 
     gain_db: each example scaled by a gain drawn uniformly in ±gain_db dB.
     noise_snr_db: [low, high]: white noise at an SNR drawn uniformly in that range (dB), per example.
+    frequency_warp: w < 0.5: each example's frequency axis scaled by a factor drawn uniformly in [1 - w, 1 + w]
+    (vocal tract length perturbation: formants and harmonics move together, the timing stays).
     time_masks / frequency_masks: that many SpecAugment masks per example, each of a width drawn
     uniformly in 0..time_mask_width frames / 0..frequency_mask_width bins.
     speed: factors (e.g. [0.9, 1.0, 1.1]), one drawn per utterance per epoch (needs random crops).
@@ -37,6 +43,7 @@ class Augmentation:
 
     gain_db: float = 0.0
     noise_snr_db: tuple = ()
+    frequency_warp: float = 0.0
     time_masks: int = 0
     time_mask_width: int = 0
     frequency_masks: int = 0
@@ -54,6 +61,10 @@ class Augmentation:
         for key in ("gain_db", "mixup_alpha"):
             if key in table and not (_is_number(table[key]) and table[key] > 0):
                 raise AugmentationError(key, f"must be a positive number (leave it out for none), got {table[key]!r}")
+        warp = table.get("frequency_warp", 0.1)
+        if not (_is_number(warp) and 0 < warp < 0.5):
+            raise AugmentationError("frequency_warp", f"must be a number between 0 and 0.5 (factors 1 ± it), e.g. 0.1, "
+                                                      f"got {warp!r}")
         for kind in ("time", "frequency"):
             count, width = f"{kind}_masks", f"{kind}_mask_width"
             for key in (count, width):
@@ -81,11 +92,14 @@ class Augmentation:
         return self != Augmentation()
 
     def spectrograms(self, x, rng, stft):
-        """Gain, then noise, on un-normalised (examples, time, bins, 1) features of the front end `stft`."""
+        """Gain, noise, then frequency warping, on un-normalised (examples, time, bins, 1) features of the front end
+        `stft`."""
         if self.gain_db:
             x = apply_gain(x, rng.uniform(-self.gain_db, self.gain_db, len(x)), stft)
         if self.noise_snr_db:
             x = add_noise(x, rng.uniform(*self.noise_snr_db, len(x)), rng, stft)
+        if self.frequency_warp:
+            x = warp_frequencies(x, rng.uniform(1 - self.frequency_warp, 1 + self.frequency_warp, len(x)), stft)
         return x
 
     def inputs(self, x, labels, rng, num_classes):
@@ -141,6 +155,33 @@ def add_noise(x, snr_db, rng, stft):
     noise = (signal / np.power(10.0, np.asarray(snr_db) / 10.0)).reshape(-1, 1, 1, 1)
     added = rng.standard_exponential(x.shape, dtype=np.float32) * noise.astype(np.float32) * audio
     return from_magnitudes(np.sqrt(power + added), stft).astype(np.float32)
+
+
+def bin_frequencies(stft):
+    """The centre frequency (Hz) of each output bin of the front end `stft`: its mel bands' or its linear bins'."""
+    if stft.mel_bins:
+        centres = np.linspace(0.0, hertz_to_mel(SAMPLE_RATE / 2), stft.mel_bins + 2)[1:-1]
+        return 700.0 * np.expm1(centres / 1127.0)
+    return np.arange(stft.frequency_bins) * SAMPLE_RATE / stft.frame_length
+
+
+def warp_frequencies(x, factors, stft):
+    """Features of each example's audio with its frequencies multiplied by its factor.
+
+    Each bin takes the magnitude found at its centre frequency divided by the factor, interpolated
+    linearly between the two nearest bins (held at the lowest and highest bin beyond them).
+    """
+    centres = bin_frequencies(stft)
+    bins = np.arange(len(centres))
+    weights = np.zeros((len(x), len(centres), len(centres)), np.float32)  # (example, source bin, output bin)
+    for example, factor in enumerate(factors):
+        position = np.interp(centres / factor, centres, bins)
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, len(centres) - 1)
+        weights[example, low, bins] += (1 - (position - low)).astype(np.float32)
+        weights[example, high, bins] += (position - low).astype(np.float32)
+    warped = np.einsum("etsc,eso->etoc", magnitudes(x, stft), weights)
+    return from_magnitudes(warped, stft).astype(np.float32)
 
 
 def draw_bands(rng, examples, count, width, size):
