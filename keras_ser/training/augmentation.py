@@ -172,15 +172,14 @@ def warp_frequencies(x, factors, stft):
     linearly between the two nearest bins (held at the lowest and highest bin beyond them).
     """
     centres = bin_frequencies(stft)
-    bins = np.arange(len(centres))
-    weights = np.zeros((len(x), len(centres), len(centres)), np.float32)  # (example, source bin, output bin)
-    for example, factor in enumerate(factors):
-        position = np.interp(centres / factor, centres, bins)
-        low = np.floor(position).astype(int)
-        high = np.minimum(low + 1, len(centres) - 1)
-        weights[example, low, bins] += (1 - (position - low)).astype(np.float32)
-        weights[example, high, bins] += (position - low).astype(np.float32)
-    warped = np.einsum("etsc,eso->etoc", magnitudes(x, stft), weights)
+    # (examples, bins): where each output bin reads, as a fractional bin index
+    position = np.stack([np.interp(centres / factor, centres, np.arange(len(centres))) for factor in factors])
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, len(centres) - 1)
+    upper = (position - low).astype(np.float32)[:, None, :, None]
+    m = magnitudes(x, stft)
+    warped = (np.take_along_axis(m, low[:, None, :, None], axis=2) * (1 - upper)
+              + np.take_along_axis(m, high[:, None, :, None], axis=2) * upper)
     return from_magnitudes(warped, stft).astype(np.float32)
 
 
