@@ -16,8 +16,8 @@ from keras_ser.training import config_from_dict
 from keras_ser.training.data import prepare_data
 from keras_ser.training.run import compile_for_training
 
-AUGMENT = {"gain_db": 6, "noise_snr_db": [10, 30], "frequency_warp": 0.1, "time_masks": 2, "time_mask_width": 40, "frequency_masks": 2,
-           "frequency_mask_width": 12, "speed": [0.9, 1.0, 1.1], "mixup_alpha": 0.2}
+AUGMENT = {"gain_db": 6, "noise_snr_db": [10, 30], "frequency_warp": 0.1, "time_masks": 2, "time_mask_width": 40,
+           "frequency_masks": 2, "frequency_mask_width": 12, "speed": [0.9, 1.0, 1.1], "mixup_alpha": 0.2}
 
 
 def _batches_per_second(dataset, batches):

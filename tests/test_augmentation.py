@@ -28,8 +28,8 @@ from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_
 from test_front_end_options import RUN_FILES
 from test_training import tiny
 
-ALL_ON = {"gain_db": 6, "noise_snr_db": [10, 30], "frequency_warp": 0.1, "time_masks": 2, "time_mask_width": 40, "frequency_masks": 2,
-          "frequency_mask_width": 12, "mixup_alpha": 0.2}
+ALL_ON = {"gain_db": 6, "noise_snr_db": [10, 30], "frequency_warp": 0.1, "time_masks": 2, "time_mask_width": 40,
+          "frequency_masks": 2, "frequency_mask_width": 12, "mixup_alpha": 0.2}
 LOG = STFTSettings(compression="log")
 
 

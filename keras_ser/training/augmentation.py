@@ -63,8 +63,8 @@ class Augmentation:
                 raise AugmentationError(key, f"must be a positive number (leave it out for none), got {table[key]!r}")
         warp = table.get("frequency_warp", 0.1)
         if not (_is_number(warp) and 0 < warp < 0.5):
-            raise AugmentationError("frequency_warp", f"must be a number between 0 and 0.5 (factors 1 ± it), e.g. 0.1, "
-                                                      f"got {warp!r}")
+            raise AugmentationError("frequency_warp",
+                                    f"must be a number between 0 and 0.5 (factors 1 ± it), e.g. 0.1, got {warp!r}")
         for kind in ("time", "frequency"):
             count, width = f"{kind}_masks", f"{kind}_mask_width"
             for key in (count, width):
