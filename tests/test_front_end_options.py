@@ -18,7 +18,7 @@ from keras_ser.audio import (
     UtteranceNormalizer,
     spectrogram,
 )
-from keras_ser.audio.mel import mel_filterbank
+from keras_ser.audio.mel import hertz_to_mel, mel_band_edges, mel_filterbank, mel_to_hertz
 from keras_ser.datasets import FrontEnd
 from keras_ser.datasets.cache import _cache_key
 from keras_ser.presets import AudioPreprocessor, PresetError
@@ -53,6 +53,16 @@ def test_mel_filterbank_matches_the_htk_formula_and_keras(frame_length, mel_band
     keras_weights = keras.layers.MelSpectrogram().linear_to_mel_weight_matrix(
         mel_bands, frame_length // 2 + 1, 16000, 0.0, 8000.0)
     np.testing.assert_allclose(weights, keras.ops.convert_to_numpy(keras_weights), atol=2e-5)
+
+
+def test_mel_band_centres_are_where_the_filterbank_peaks():
+    hertz = np.array([0.0, 62.5, 700.0, 1000.0, 8000.0])
+    np.testing.assert_allclose(mel_to_hertz(hertz_to_mel(hertz)), hertz, atol=1e-9)
+    assert hertz_to_mel(700.0) == pytest.approx(1127.0 * np.log(2))  # the HTK formula
+    centres = mel_to_hertz(mel_band_edges(40, 16000)[1:-1])
+    bins = np.linspace(0.0, 8000.0, 1024 // 2 + 1)  # a fine STFT: bins 15.6 Hz apart
+    peaks = bins[mel_filterbank(1024, 40, 16000).argmax(axis=0)]
+    np.testing.assert_allclose(peaks, centres, atol=8.0)
 
 
 def _clips():

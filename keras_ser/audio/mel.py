@@ -10,6 +10,16 @@ def hertz_to_mel(hertz):
     return 1127.0 * np.log1p(np.asarray(hertz, np.float64) / 700.0)
 
 
+def mel_to_hertz(mel):
+    """The inverse of `hertz_to_mel`."""
+    return 700.0 * np.expm1(np.asarray(mel, np.float64) / 1127.0)
+
+
+def mel_band_edges(mel_bins, sample_rate):
+    """The `mel_bins` + 2 points (mel) of the filterbank's triangles: the lowest edge, each band's centre, the highest."""
+    return np.linspace(0.0, hertz_to_mel(sample_rate / 2), mel_bins + 2)
+
+
 @functools.lru_cache(maxsize=16)
 def mel_filterbank(frame_length, mel_bins, sample_rate):
     """(frame_length // 2 + 1, mel_bins) float32 weights (read-only) taking STFT bins to mel bands.
@@ -20,7 +30,7 @@ def mel_filterbank(frame_length, mel_bins, sample_rate):
     """
     bins = frame_length // 2 + 1
     mel = hertz_to_mel(np.linspace(0.0, sample_rate / 2, bins))[:, None]
-    edges = np.linspace(0.0, hertz_to_mel(sample_rate / 2), mel_bins + 2)
+    edges = mel_band_edges(mel_bins, sample_rate)
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (mel - lower) / (centre - lower)
     falling = (upper - mel) / (upper - centre)

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_ser.audio.mel import hertz_to_mel
+from keras_ser.audio.mel import mel_band_edges, mel_to_hertz
 from keras_ser.audio.spectrogram import SAMPLE_RATE
 
 SPEED_RANGE = (0.5, 2.0)  # accepted speed factors
@@ -160,8 +160,7 @@ def add_noise(x, snr_db, rng, stft):
 def bin_frequencies(stft):
     """The centre frequency (Hz) of each output bin of the front end `stft`: its mel bands' or its linear bins'."""
     if stft.mel_bins:
-        centres = np.linspace(0.0, hertz_to_mel(SAMPLE_RATE / 2), stft.mel_bins + 2)[1:-1]
-        return 700.0 * np.expm1(centres / 1127.0)
+        return mel_to_hertz(mel_band_edges(stft.mel_bins, SAMPLE_RATE)[1:-1])
     return np.arange(stft.frequency_bins) * SAMPLE_RATE / stft.frame_length
 
 
