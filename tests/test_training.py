@@ -72,6 +72,9 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"data": {"split": "leave_corpus_out", "test_corpus": "emodb"}}, "data.test_corpus",
          "trains on the corpora other than 'emodb': add at least one"),
         ({"data": {"features": "rhemo"}}, "data.rhemo_model", "need the path of a trained RH-emo model"),
+        ({"data": {"corpora": ["csv"]}}, "data.manifest", "corpus \"csv\" reads the CSV file data.manifest names"),
+        ({"data": {"manifest": "mine.csv"}}, "data.manifest", "give both or neither"),
+        ({"data": {"corpora": ["folder"]}}, "data.corpora", "give corpus \"csv\" with data.manifest"),
         ({"data": {"fractions": [0.5, 0.5]}}, "data.fractions", r"\[train, val, test\] shares"),
         ({"data": {"fractions": [0.5, 0.3, 0.3]}}, "data.fractions", "summing to 1"),
         ({"data": {"split_seed": -2}}, "data.split_seed", "must be -1 .* or a seed >= 0, got -2"),
@@ -133,6 +136,26 @@ def test_nemo_speakers_in_every_speaker_independent_split(corpus_root, split, op
         test_corpus = options["test_corpus"]
         assert {corpus for corpus, _ in speakers["train"] | speakers["val"]} == set(corpora) - {test_corpus}
         assert parts["test"] == select_classes(load_corpus(test_corpus))[0]  # every 4-class file of the corpus
+
+
+def test_recordings_listed_in_a_csv_file_split_as_the_same_corpus_does(corpus_root, tmp_path):
+    from keras_ser.datasets import load_corpus, select_classes
+    from keras_ser.training.data import split_items
+
+    emodb = select_classes(load_corpus("emodb", root=corpus_root("emodb")))[0]
+    manifest = tmp_path / "mine.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{item.path},{item.canonical},{item.speaker}\n"
+                                                         for item in emodb))
+    ours = split_items(tiny(data={"corpora": ["csv"], "manifest": str(manifest), "max_items": 0}).data).parts
+    theirs = split_items(tiny(data={"max_items": 0}).data).parts
+    for part in ("train", "val", "test"):
+        assert [item.path for item in ours[part]] == [item.path for item in theirs[part]], part
+        assert {item.corpus for item in ours[part]} == {"csv"}
+    with pytest.raises(ConfigError, match="'data.manifest': no CSV file at '.*missing.csv'"):
+        split_items(tiny(data={"corpora": ["csv"], "manifest": str(tmp_path / "missing.csv")}).data)
+    manifest.write_text(f"path,label,speaker\n{emodb[0].path},angry,\n")
+    with pytest.raises(ConfigError, match="'data.manifest': .*mine.csv' line 2: empty speaker"):
+        split_items(tiny(data={"corpora": ["csv"], "manifest": str(manifest)}).data)
 
 
 def test_bad_files(tmp_path):

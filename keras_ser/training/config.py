@@ -46,6 +46,7 @@ class DataConfig:
 
     corpora: list = dataclasses.field(default_factory=lambda: ["emodb"])
     root: str = ""
+    manifest: str = ""  # corpus "csv": the CSV file listing its recordings (columns path, label, speaker)
     task: str = "emotion"
     classes: list = dataclasses.field(default_factory=lambda: ["neutral", "angry", "happy", "sad"])
     split: str = "speaker"
@@ -158,6 +159,13 @@ class RunConfig:
             raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")
         for corpus in d.corpora:
             _choice("data.corpora", corpus, CORPORA)
+        if "folder" in d.corpora:
+            raise ConfigError("data.corpora", "the folder corpus needs to be told where each file's speaker is, which a "
+                                              "run configuration cannot: list the files in a CSV (columns path, label, "
+                                              "speaker) and give corpus \"csv\" with data.manifest = its path")
+        if ("csv" in d.corpora) != bool(d.manifest):
+            raise ConfigError("data.manifest", "corpus \"csv\" reads the CSV file data.manifest names (columns path, "
+                                               "label, speaker): give both or neither")
         distinct = len(d.classes) >= 2 and len(set(d.classes)) == len(d.classes)
         if d.task == "emotion" and d.classes != ["all"] and not distinct:
             raise ConfigError("data.classes", f"give two or more distinct class names, or \"all\", got {d.classes!r}")

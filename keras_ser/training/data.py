@@ -1,6 +1,7 @@
 """Turning the data section of a run configuration into train / validation / test feature sets."""
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -68,10 +69,17 @@ class PreparedData:
 def _load_items(data):
     items = []
     for name in data.corpora:
+        if name == "csv":  # recordings listed in a CSV file
+            key, root = "data.manifest", data.manifest
+            if not Path(root).expanduser().is_file():
+                raise ConfigError(key, f"no CSV file at '{root}': give the path of the file listing the recordings "
+                                       "(columns path, label, speaker)")
+        else:
+            key, root = "data.corpora", f"{data.root}/{name}" if data.root else None
         try:
-            items += load_corpus(name, root=f"{data.root}/{name}" if data.root else None)
+            items += load_corpus(name, root=root)
         except ValueError as error:
-            raise ConfigError("data.corpora", str(error)) from None
+            raise ConfigError(key, str(error)) from None
     return items
 
 
