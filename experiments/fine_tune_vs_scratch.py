@@ -38,8 +38,8 @@ from keras_ser.training.experiment import expand, find_experiment, load_experime
 
 RECIPE = Path(__file__).resolve().parents[1] / "zoo" / "recipes" / "logmel-cnn-x3.toml"
 LOCO_EXPERIMENT = "recipe_ablation_loco"  # where the recipe's leave-one-corpus-out runs are
-SPLIT_KEYS = ("corpora", "root", "manifest", "split", "fractions", "split_seed", "fold", "folds", "test_speaker", "test_corpus",
-              "max_items")  # data keys of the split, not of the front end
+SPLIT_KEYS = ("corpora", "root", "manifest", "split", "fractions", "split_seed", "fold", "folds", "test_speaker",
+              "test_corpus", "max_items")  # data keys of the split, not of the front end
 SEEDS = (0, 1, 2)
 SNIPPET_LEARNING_RATE = 1e-4  # fine_tune's default
 SNIPPET_SCHEDULE = {"epochs": 20, "patience": 3, "batch_size": 16}  # the snippet's epochs; fine_tune's defaults
