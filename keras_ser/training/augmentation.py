@@ -33,23 +33,23 @@ class Augmentation:
 
     gain_db: each example scaled by a gain drawn uniformly in ±gain_db dB.
     noise_snr_db: [low, high]: white noise at an SNR drawn uniformly in that range (dB), per example.
-    frequency_warp: w < 0.5: each example's frequency axis scaled by a factor drawn uniformly in [1 - w, 1 + w]
-    (vocal tract length perturbation: formants and harmonics move together, the timing stays).
     time_masks / frequency_masks: that many SpecAugment masks per example, each of a width drawn
     uniformly in 0..time_mask_width frames / 0..frequency_mask_width bins.
     speed: factors (e.g. [0.9, 1.0, 1.1]), one drawn per utterance per epoch (needs random crops).
     mixup_alpha: each example mixed with another of its batch by λ ~ Beta(α, α); labels become soft.
+    frequency_warp: w < 0.5: each example's frequency axis scaled by a factor drawn uniformly in [1 - w, 1 + w]
+    (vocal tract length perturbation: formants and harmonics move together, the timing stays).
     """
 
     gain_db: float = 0.0
     noise_snr_db: tuple = ()
-    frequency_warp: float = 0.0
     time_masks: int = 0
     time_mask_width: int = 0
     frequency_masks: int = 0
     frequency_mask_width: int = 0
     speed: tuple = (1.0,)
     mixup_alpha: float = 0.0
+    frequency_warp: float = 0.0  # last, so that positional construction keeps its meaning
 
     @classmethod
     def from_table(cls, table):
