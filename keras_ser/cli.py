@@ -27,7 +27,8 @@ def _train(args):
         config.training.epochs = args.epochs
     if args.seed is not None:
         config.seed = args.seed
-    run_dir = args.run_dir or f"runs/{config.name}"
+    # each --seed its own folder by default: the runs of an ensemble must not find each other's
+    run_dir = args.run_dir or f"runs/{config.name}" + (f"-seed{args.seed}" if args.seed is not None else "")
     metrics = train(config, run_dir, restart=args.restart)
     test = metrics["test"]
     print(f"{config.name}: test accuracy {test['accuracy']:.4f}, UAR {test['uar']:.4f} -> {run_dir}")
@@ -340,7 +341,8 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a run configuration (TOML) into a run directory")
     train.add_argument("config", help="path of the TOML run configuration")
-    train.add_argument("--run-dir", help="where the run is written (default: runs/<name>)")
+    train.add_argument("--run-dir", help="where the run is written (default: runs/<name>, runs/<name>-seed<N> with "
+                                         "--seed N)")
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--seed", type=int, help="override seed (runs of one recipe with several seeds make an ensemble "
                                                 "preset: keras-ser preset RUN RUN ... OUT)")

@@ -381,6 +381,23 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert "config key 'training.epochs': must be of type int" in capsys.readouterr().err
 
 
+def test_cli_trains_each_seed_into_its_own_folder(tmp_path, monkeypatch, capsys):
+    import keras_ser.training
+
+    config = tmp_path / "recipe.toml"
+    config.write_text(dump_toml(tiny()))
+    trained = []
+
+    def record(config, run_dir, restart=False):  # the folder choice is under test, not the training
+        trained.append((config.seed, str(run_dir)))
+        return {"test": {"accuracy": 0.5, "uar": 0.5}}
+
+    monkeypatch.setattr(keras_ser.training, "train", record)
+    for extra in ([], ["--seed", "2"], ["--seed", "2", "--run-dir", "mine"]):
+        assert main(["train", str(config), *extra]) == 0
+    assert trained == [(0, "runs/tiny"), (2, "runs/tiny-seed2"), (2, "mine")]
+
+
 class _Interrupt(keras.callbacks.Callback):
     def __init__(self, pause_after_first_epoch=0.0):
         super().__init__()
