@@ -61,8 +61,8 @@ class Augmentation:
         for key in ("gain_db", "mixup_alpha"):
             if key in table and not (_is_number(table[key]) and table[key] > 0):
                 raise AugmentationError(key, f"must be a positive number (leave it out for none), got {table[key]!r}")
-        warp = table.get("frequency_warp", 0.1)
-        if not (_is_number(warp) and 0 < warp < 0.5):
+        warp = table.get("frequency_warp")
+        if "frequency_warp" in table and not (_is_number(warp) and 0 < warp < 0.5):
             raise AugmentationError("frequency_warp",
                                     f"must be a number between 0 and 0.5 (factors 1 ± it), e.g. 0.1, got {warp!r}")
         for kind in ("time", "frequency"):
