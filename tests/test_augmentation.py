@@ -23,7 +23,7 @@ from keras_ser.training.augmentation import (
     warp_frequencies,
 )
 from keras_ser.training.loader import CropSource, TrainingDataset, WindowSource, silence
-from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_order
+from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_batches, epoch_order
 
 from test_front_end_options import RUN_FILES
 from test_training import tiny
@@ -293,6 +293,34 @@ def test_balanced_epochs_draw_corpus_and_class_groups_in_equal_shares():
     assert all(abs(share - 0.25) < 0.03 for share in shares.values()), shares  # 5 standard deviations
 
 
+def test_per_corpus_batches_never_mix_corpora_and_keep_every_example_or_each_corpus_share():
+    corpora = np.array(["a"] * 50 + ["b"] * 23 + ["c"] * 7)
+    source = WindowSource(FeatureSet(np.zeros((80, 1, 1, 1), np.float16), np.arange(80), [None] * 80))
+    data = TrainingDataset(source, np.arange(80), batch_size=10, groups=corpora, stft=STFTSettings())  # label: index
+    orders = []
+    for epoch in range(3):
+        batches = [data[i][1] for i in range(len(data))]
+        assert len(batches) == 5 + 3 + 1  # ceil(50 / 10) + ceil(23 / 10) + ceil(7 / 10), every epoch
+        assert all(len(set(corpora[batch])) == 1 for batch in batches)
+        assert sorted(np.concatenate(batches)) == list(range(80))  # shuffled: each example once
+        orders.append("".join(corpora[batch[0]] for batch in batches))
+        data.on_epoch_end()
+    # Under balanced weights each corpus gets its share of the 80 draws, rounded: 1/3 each gives 27, 27, 26.
+    weights = balanced_weights(corpora)
+    for drop_remainder, sizes in ((False, {"a": [10, 10, 7], "b": [10, 10, 7], "c": [10, 10, 6]}),
+                                  (True, {"a": [10, 10], "b": [10, 10], "c": [10, 10]})):
+        batches = epoch_batches(np.random.default_rng(0), 80, 10, weights, corpora, drop_remainder)
+        drawn = {corpus: sorted(len(b) for b in batches if corpora[b[0]] == corpus) for corpus in "abc"}
+        assert drawn == {corpus: sorted(size) for corpus, size in sizes.items()}
+        assert all(len(set(corpora[batch])) == 1 for batch in batches)
+    assert len(set(orders)) == 3 and all(order != "".join(sorted(order)) for order in orders)  # corpora interleaved
+    # Without groups the batches are the epoch's order cut in turn, as before groups existed.
+    mixed = epoch_batches(np.random.default_rng(5), 80, 10)
+    np.testing.assert_array_equal(np.concatenate(mixed), epoch_order(np.random.default_rng(5), 80))
+    with pytest.raises(ValueError, match="got 79 groups for 80 examples"):
+        TrainingDataset(source, np.arange(80), batch_size=10, groups=corpora[:79])
+
+
 # --- end to end on real clips ---------------------------------------------------------------------
 
 def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp_path, corpus_root):
@@ -305,12 +333,16 @@ def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp
     for name in RUN_FILES:
         (tmp_path / "emodb" / "wav" / f"{name}.flac").symlink_to(corpus_root("emodb") / "wav" / f"{name}.flac")
     config = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random", "crops": "random"},
-                  training={"epochs": 1, "balance": "corpus_class", "augment": {**ALL_ON, "speed": [0.9, 1.0, 1.1]}})
+                  training={"epochs": 1, "balance": "corpus_class", "batches": "per_corpus",
+                            "augment": {**ALL_ON, "speed": [0.9, 1.0, 1.1]}})
     metrics = train(config, tmp_path / "run", progress=False)
     assert metrics["epochs_run"] == 1
     plain = prepare_data(tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random"}).data, progress=False)
     augmented = prepare_data(config.data, progress=False, training=config.training)
     assert plain.loader is None and augmented.soft_labels
+    one_corpus = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random"},
+                      training={"batches": "per_corpus"})
+    assert prepare_data(one_corpus.data, progress=False, training=one_corpus.training).loader.groups is not None
     network = a2(num_classes=4, input_shape=plain.input_shape, filters=4, hidden_units=16)
     for part in ("val", "test"):
         for got, expected in zip(augmented.arrays(part), plain.arrays(part)):
@@ -320,3 +352,4 @@ def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp
     assert x.shape == (4, 128, 64, 1) and y.shape == (4, 4)  # tiny()'s 1-s windows of 64 bins
     train_clips = {item.path for item in augmented.parts["train"].segment_items()}
     assert len(augmented.loader.labels) == len(train_clips)  # one crop per utterance and epoch
+    assert set(augmented.loader.groups) == {"emodb"}  # batches of one corpus

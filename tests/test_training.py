@@ -89,6 +89,7 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"training": {"minutes": "2"}}, "training.minutes", "got '2'"),
         ({"training": {"monitor": "val_f1"}}, "training.monitor", "'val_f1' is not one of val_loss, .*val_uar"),
         ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
+        ({"training": {"batches": "corpus"}}, "training.batches", "'corpus' is not one of mixed, per_corpus"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
         ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a"]}}, "strategy.orthogonal", "needs 2"),

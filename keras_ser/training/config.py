@@ -12,7 +12,7 @@ from keras_ser.baselines.linear import LinearBaseline
 from keras_ser.datasets.load import CORPORA
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 from keras_ser.training.augmentation import Augmentation, AugmentationError
-from keras_ser.training.sampling import BALANCES
+from keras_ser.training.sampling import BALANCES, BATCHES
 
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus", "leave_corpus_out")
 TASKS = ("emotion", "speaker", "text")
@@ -121,6 +121,7 @@ class TrainingConfig:
     distribution: str = "none"
     augment: dict = dataclasses.field(default_factory=dict)  # keras_ser.training.augmentation; absent keys: off
     balance: str = "none"  # "class", "corpus_class(_sqrt)": see training/sampling.py
+    batches: str = "mixed"  # "per_corpus": no batch mixes corpora (training/sampling.py)
 
 
 @dataclasses.dataclass
@@ -154,6 +155,7 @@ class RunConfig:
         _choice("training.distribution", t.distribution, DISTRIBUTIONS)
         _choice("data.crops", d.crops, CROPS)
         _choice("training.balance", t.balance, BALANCES)
+        _choice("training.batches", t.batches, BATCHES)
         _choice("training.monitor", t.monitor, MONITORS + AT_MONITORS if s.kind in AT_STRATEGIES else MONITORS)
         if not d.corpora or not all(isinstance(c, str) and c for c in d.corpora):
             raise ConfigError("data.corpora", f"give one or more corpus names, got {d.corpora!r}")

@@ -183,13 +183,15 @@ def split_items(data, seed=0):
 
 
 def _training_loader(data, training, chosen, front_end, train_windows, cache_dir, progress):
-    """How the training batches depart from the thesis's shuffled windows (crops, augmentation, balancing), or None.
+    """How the training batches depart from the thesis's shuffled windows (crops, augmentation, balancing,
+    batches of one corpus), or None.
 
     Random crops come from whole-utterance spectrograms of every item, cached once per speed factor.
     """
     augmentation = Augmentation.from_table(training.augment) if training else Augmentation()
     balance = training.balance if training else "none"
-    if data.crops == "fixed" and not augmentation.active and balance == "none":
+    per_corpus = training is not None and training.batches == "per_corpus"
+    if data.crops == "fixed" and not augmentation.active and balance == "none" and not per_corpus:
         return None
     if data.crops == "random":
         frame_sets = [cached_features(chosen.all_items, "+".join(data.corpora),
@@ -203,9 +205,11 @@ def _training_loader(data, training, chosen, front_end, train_windows, cache_dir
         examples = train_windows.segment_items()
         source = WindowSource(train_windows)
     labels = np.array([chosen.label_of[item.path] for item in examples])
-    groups = balance_groups(balance, [item.corpus for item in examples], labels)
+    corpora = np.array([item.corpus for item in examples])
+    groups = balance_groups(balance, corpora, labels)
     weights = None if groups is None else balanced_weights(groups, SHARE_EXPONENTS[balance])
-    return TrainingLoader(source, labels, weights, augmentation, front_end.stft, len(chosen.class_names))
+    return TrainingLoader(source, labels, weights, augmentation, front_end.stft, len(chosen.class_names),
+                          corpora if per_corpus else None)
 
 
 def prepare_data(data, seed=0, cache_dir=None, progress=True, training=None):

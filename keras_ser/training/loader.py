@@ -1,4 +1,4 @@
-"""The training loader: each epoch's examples drawn afresh (shuffled or balanced), cropped and augmented.
+"""The training loader: each epoch's examples drawn afresh (shuffled or balanced), batched, cropped and augmented.
 
 Two sources of examples: the cached fixed windows (the thesis's recipe, `data.crops = "fixed"`),
 or random crops of whole-utterance spectrograms (`data.crops = "random"`), cached once per
@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_ser.audio.spectrogram import STFTSettings
 from keras_ser.training.augmentation import Augmentation, from_magnitudes
-from keras_ser.training.sampling import epoch_order
+from keras_ser.training.sampling import epoch_batches
 
 
 class WindowSource:
@@ -78,14 +78,15 @@ class TrainingDataset(keras.utils.PyDataset):
 
     Batch `index` of epoch `epoch` depends only on (seed, epoch, index), so a seed gives the
     same batches whatever order they are read in. `weights` (one per example) draw each epoch's
-    examples with replacement, else every example comes once, shuffled. `transform` (the
+    examples with replacement, else every example comes once, shuffled; with `groups` (one name per
+    example, e.g. its corpus) no batch mixes two groups. `transform` (the
     normaliser) runs between the spectrogram and input augmentations; `stft` is the features'
     front end (gain and noise undo its compression). Labels are integers, or soft
     (examples, num_classes) rows with mixup.
     """
 
     def __init__(self, source, labels, batch_size, seed=0, weights=None, augmentation=Augmentation(),
-                 stft=STFTSettings(), num_classes=None, transform=None, drop_remainder=False, **kwargs):
+                 stft=STFTSettings(), num_classes=None, transform=None, drop_remainder=False, groups=None, **kwargs):
         super().__init__(**kwargs)
         labels = np.asarray(labels)
         if len(labels) != len(source):
@@ -96,20 +97,22 @@ class TrainingDataset(keras.utils.PyDataset):
         self.weights, self.augmentation, self.stft = weights, augmentation, stft
         self.num_classes = num_classes if num_classes is not None else int(labels.max()) + 1
         self.transform, self.drop_remainder = transform, drop_remainder
+        self.groups = None if groups is None else np.asarray(groups)
+        if self.groups is not None and len(self.groups) != len(labels):
+            raise ValueError(f"got {len(self.groups)} groups for {len(labels)} examples")
         self.epoch = 0
-        self._order = self._draw()
+        self._batches = self._draw()
 
     def _draw(self):
-        return epoch_order(np.random.default_rng([self.seed, self.epoch]), len(self.labels), self.weights)
+        return epoch_batches(np.random.default_rng([self.seed, self.epoch]), len(self.labels), self.batch_size,
+                             self.weights, self.groups, self.drop_remainder)
 
     def __len__(self):
-        if self.drop_remainder:
-            return len(self.labels) // self.batch_size
-        return -(-len(self.labels) // self.batch_size)
+        return len(self._batches)
 
     def __getitem__(self, index):
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        examples = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])  # file order
+        examples = np.sort(self._batches[index])  # file order
         x = self.augmentation.spectrograms(self.source.read(examples, rng), rng, self.stft)
         if self.transform is not None:
             x = self.transform(x)
@@ -117,7 +120,7 @@ class TrainingDataset(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.epoch += 1
-        self._order = self._draw()
+        self._batches = self._draw()
 
 
 @dataclasses.dataclass
@@ -130,10 +133,11 @@ class TrainingLoader:
     augmentation: Augmentation
     stft: object  # the STFTSettings of the features
     num_classes: int
+    groups: np.ndarray | None = None  # each example's corpus when batches must not mix corpora, else None
 
     def dataset(self, batch_size, seed=0, transform=None, drop_remainder=False):
         return TrainingDataset(self.source, self.labels, batch_size, seed, self.weights, self.augmentation, self.stft,
-                               self.num_classes, transform, drop_remainder)
+                               self.num_classes, transform, drop_remainder, self.groups)
 
 
 def silence(stft):
