@@ -27,8 +27,9 @@ def _train(args):
         config.training.epochs = args.epochs
     if args.seed is not None:
         config.seed = args.seed
-    # each --seed its own folder by default: the runs of an ensemble must not find each other's
-    run_dir = args.run_dir or f"runs/{config.name}" + (f"-seed{args.seed}" if args.seed is not None else "")
+    # each seed given (--seed or --set seed=) its own folder by default: an ensemble's runs must not find each other's
+    seeded = args.seed is not None or any(override.partition("=")[0].strip() == "seed" for override in args.set)
+    run_dir = args.run_dir or f"runs/{config.name}" + (f"-seed{config.seed}" if seeded else "")
     metrics = train(config, run_dir, restart=args.restart)
     test = metrics["test"]
     print(f"{config.name}: test accuracy {test['accuracy']:.4f}, UAR {test['uar']:.4f} -> {run_dir}")
@@ -342,7 +343,7 @@ def build_parser():
     train = commands.add_parser("train", help="train a run configuration (TOML) into a run directory")
     train.add_argument("config", help="path of the TOML run configuration")
     train.add_argument("--run-dir", help="where the run is written (default: runs/<name>, runs/<name>-seed<N> with "
-                                         "--seed N)")
+                                         "--seed N or --set seed=N)")
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--seed", type=int, help="override seed (runs of one recipe with several seeds make an ensemble "
                                                 "preset: keras-ser preset RUN RUN ... OUT)")

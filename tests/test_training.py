@@ -394,9 +394,9 @@ def test_cli_trains_each_seed_into_its_own_folder(tmp_path, monkeypatch, capsys)
         return {"test": {"accuracy": 0.5, "uar": 0.5}}
 
     monkeypatch.setattr(keras_ser.training, "train", record)
-    for extra in ([], ["--seed", "2"], ["--seed", "2", "--run-dir", "mine"]):
+    for extra in ([], ["--seed", "2"], ["--seed", "2", "--run-dir", "mine"], ["--set", "seed=3"]):
         assert main(["train", str(config), *extra]) == 0
-    assert trained == [(0, "runs/tiny"), (2, "runs/tiny-seed2"), (2, "mine")]
+    assert trained == [(0, "runs/tiny"), (2, "runs/tiny-seed2"), (2, "mine"), (3, "runs/tiny-seed3")]
 
 
 class _Interrupt(keras.callbacks.Callback):
