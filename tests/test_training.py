@@ -91,6 +91,7 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"training": {"monitor": "at_loss"}}, "training.monitor", "'at_loss' is not one of"),  # no AT term
         ({"training": {"batches": "corpus"}}, "training.batches", "'corpus' is not one of mixed, per_corpus"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
+        ({"optimizer": {"ema_momentum": 1.0}}, "optimizer.ema_momentum", r"0 \(off\) or a momentum in \(0, 1\)"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
         ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a"]}}, "strategy.orthogonal", "needs 2"),
         ({"strategy": {"beta": True}}, "strategy.beta", "must be of type float"),
@@ -533,6 +534,48 @@ def test_a_run_can_stop_on_the_validation_uar_and_keeps_its_best_epoch(tmp_path,
     assert metrics["best_epoch"] == int(np.argmax(history["val_uar"]))
     assert metrics["best_epoch"] != int(np.argmin(history["val_loss"]))  # this seed's UAR and loss disagree
     assert metrics["val"]["uar"] == pytest.approx(max(history["val_uar"]), abs=1e-9)
+
+
+AVERAGED_WEIGHTS = textwrap.dedent(
+    """
+    import json, sys
+    import keras, numpy as np
+    from keras_ser.training import config_from_dict, train
+
+    class Recorder(keras.callbacks.Callback):  # the trainable weights after the first training step and the last
+        def on_train_batch_end(self, batch, logs=None):
+            self.last = [np.array(w) for w in self.model.trainable_weights]
+            self.first = getattr(self, "first", self.last)
+
+    raw, run_dir = json.loads(sys.argv[1]), sys.argv[2]
+    recorder = Recorder()
+    metrics = train(config_from_dict(raw), run_dir, callbacks=[recorder], progress=False)
+    saved = [np.array(w) for w in keras.models.load_model(f"{run_dir}/model.keras").trainable_weights]
+    history = json.load(open(f"{run_dir}/history.json"))
+    print(json.dumps({
+        "moved": float(max(np.abs(a - b).max() for a, b in zip(recorder.last, recorder.first))),
+        "off": float(max(np.abs(a - b).max() for a, b in zip(saved, recorder.first))),
+        "val_uar": metrics["val"]["uar"], "kept_epoch_val_uar": history["val_uar"][metrics["best_epoch"]],
+    }))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, data_root, backend):
+    if backend == "jax" and importlib_find("jax") is None:
+        pytest.skip("JAX is not installed")
+    # A momentum this close to 1 keeps the average where Keras starts it, at the weights after the first step,
+    # while the raw weights move on: the saved network must be the average, not the last raw weights.
+    raw = json.loads(json.dumps(TINY))
+    raw["optimizer"] = {"ema_momentum": 0.999999}
+    raw["training"].update(epochs=2, patience=10, monitor="val_uar")
+    result = subprocess.run([sys.executable, "-c", AVERAGED_WEIGHTS, json.dumps(raw), str(tmp_path / "ema")],
+                            env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["moved"] > 1e-3 and found["off"] < 1e-3 * found["moved"], found
+    assert found["val_uar"] == pytest.approx(found["kept_epoch_val_uar"], abs=1e-9)  # validated on the average
 
 
 def test_a_multi_corpus_run_can_stop_on_the_mean_of_its_corpora_validation_uar(tmp_path, data_root):

@@ -107,6 +107,7 @@ class OptimizerConfig:
     name: str = "adam"
     learning_rate: float = 5e-4
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0  # > 0: validate, keep and save the weights' exponential moving average (per step)
 
 
 @dataclasses.dataclass
@@ -201,6 +202,9 @@ class RunConfig:
         except STFTSettingsError as error:
             raise ConfigError(f"data.{error.field}", str(error)) from None
         _positive("optimizer.learning_rate", o.learning_rate)
+        if isinstance(o.ema_momentum, bool) or not isinstance(o.ema_momentum, (int, float)) or not 0 <= o.ema_momentum < 1:
+            raise ConfigError("optimizer.ema_momentum", f"must be 0 (off) or a momentum in (0, 1) such as 0.99, "
+                                                        f"got {o.ema_momentum!r}")
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)

@@ -20,7 +20,8 @@ import numpy as np
 
 from keras_ser import models
 from keras_ser.training.baseline import train_baseline
-from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR
+from keras_ser.training.callbacks import (ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR,
+                                         averaged_weights)
 from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
@@ -119,6 +120,8 @@ def make_optimizer(o):
     kwargs = {"learning_rate": o.learning_rate}
     if o.weight_decay:
         kwargs["weight_decay"] = o.weight_decay
+    if o.ema_momentum:
+        kwargs.update(use_ema=True, ema_momentum=o.ema_momentum)
     return classes[o.name](**kwargs)
 
 
@@ -267,7 +270,8 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         epochs=t.epochs,
         verbose="auto" if progress else 0,
         callbacks=[
-            ValidationUAR(data, t.batch_size),  # first: later callbacks see `val_uar` in the logs
+            *averaged_weights(config.optimizer),  # first: every later callback sees the averaged weights
+            ValidationUAR(data, t.batch_size),  # first after it: later callbacks see `val_uar` in the logs
             # Before the backup, so a reduced learning rate is in it, and before the log, which records it.
             *([ResumableReduceLROnPlateau(run_dir / CHECKPOINTS, monitor=t.monitor, factor=t.reduce_lr_factor,
                                           patience=t.reduce_lr_patience)] if t.reduce_lr_patience else []),

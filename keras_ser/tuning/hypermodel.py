@@ -7,7 +7,7 @@ import keras_tuner
 
 from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
-from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, averaged_weights, monitor_mode
 from keras_ser.training.run import build_network, compile_for_training
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 
@@ -93,7 +93,8 @@ def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoc
         epochs=epochs or t.epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[ValidationUAR(data, t.batch_size), stopper, *_reduce_lr(t), *callbacks],
+        callbacks=[*averaged_weights(config.optimizer), ValidationUAR(data, t.batch_size), stopper, *_reduce_lr(t),
+                   *callbacks],
         **kwargs,
     )
 
