@@ -202,9 +202,10 @@ class RunConfig:
         except STFTSettingsError as error:
             raise ConfigError(f"data.{error.field}", str(error)) from None
         _positive("optimizer.learning_rate", o.learning_rate)
-        if isinstance(o.ema_momentum, bool) or not isinstance(o.ema_momentum, (int, float)) or not 0 <= o.ema_momentum < 1:
+        ema = o.ema_momentum
+        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
             raise ConfigError("optimizer.ema_momentum", f"must be 0 (off) or a momentum in (0, 1) such as 0.99, "
-                                                        f"got {o.ema_momentum!r}")
+                                                        f"got {ema!r}")
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)
