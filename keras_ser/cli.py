@@ -21,6 +21,7 @@ IMPORT_NOTICES = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations a
 
 def _train(args):
     from keras_ser.training import load_config, train
+    from keras_ser.training.config import override_parts
 
     config = load_config(args.config, args.set)
     if args.epochs is not None:
@@ -28,7 +29,7 @@ def _train(args):
     if args.seed is not None:
         config.seed = args.seed
     # each seed given (--seed or --set seed=) its own folder by default: an ensemble's runs must not find each other's
-    seeded = args.seed is not None or any(override.partition("=")[0].strip() == "seed" for override in args.set)
+    seeded = args.seed is not None or any(override_parts(override)[0] == "seed" for override in args.set)
     run_dir = args.run_dir or f"runs/{config.name}" + (f"-seed{config.seed}" if seeded else "")
     metrics = train(config, run_dir, restart=args.restart)
     test = metrics["test"]

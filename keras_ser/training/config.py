@@ -380,15 +380,21 @@ def set_key(raw, dotted, value):
     node[leaf] = value
 
 
+def override_parts(override):
+    """The dotted key and the value text of a "section.key=value" override; ConfigError when it is not one."""
+    key, equals, text = override.partition("=")
+    key = key.strip()
+    if not equals or not key or any(not part for part in key.split(".")):
+        raise ConfigError(override, "an override is KEY=VALUE, e.g. training.epochs=5 or "
+                                    "model.options.pooling=audio_statistics")
+    return key, text
+
+
 def with_overrides(raw, overrides):
     """`raw` with each "section.key=value" of `overrides` set: the value read as a TOML value (5, 1e-3, true,
     ["emodb", "tess"], "text"), or as text when it is not one (corpus_class)."""
     for override in overrides:
-        key, equals, text = override.partition("=")
-        key = key.strip()
-        if not equals or not key or any(not part for part in key.split(".")):
-            raise ConfigError(override, "an override is KEY=VALUE, e.g. training.epochs=5 or "
-                                        "model.options.pooling=audio_statistics")
+        key, text = override_parts(override)
         try:
             value = tomllib.loads(f"value = {text.strip()}")["value"]
         except tomllib.TOMLDecodeError:
