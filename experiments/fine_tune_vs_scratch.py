@@ -8,7 +8,8 @@ zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, an
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
 audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4),
 `--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`),
-`--epochs`, `--patience` and `--batch-size` change the snippet's schedule, `--random-init` fine-tunes the same
+`--epochs`, `--patience` and `--batch-size` change the snippet's schedule, `--ema-momentum M` keeps the moving
+average of the fine-tuned weights (fine_tune's `ema_momentum`), `--random-init` fine-tunes the same
 network from random weights instead of the pretrained ones (a control), `--scratch-draws N` trains N
 ensembles from scratch (seeds 0-2, 3-5, ...), and
 `--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
@@ -18,7 +19,7 @@ Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
         [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
-        [--epochs 20] [--patience 3] [--batch-size 16] [--scratch-draws 3] [--random-init]
+        [--epochs 20] [--patience 3] [--batch-size 16] [--ema-momentum 0.995] [--scratch-draws 3] [--random-init]
 """
 
 import argparse
@@ -72,15 +73,17 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None, random_init=False):
+def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None, random_init=False, ema_momentum=0.0):
     """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone,
-    with `schedule` ({"epochs", "patience", "batch_size"}, the snippet's where absent), from the pretrained weights
-    or (`random_init`) from random ones: "fine_tuned" at the snippet's rate and schedule, unseeded, without head
-    epochs, from the pretrained weights."""
+    with `schedule` ({"epochs", "patience", "batch_size"}, the snippet's where absent), keeping the weights' moving
+    average at `ema_momentum` (0: the last step's), from the pretrained weights or (`random_init`) from random ones:
+    "fine_tuned" at the snippet's rate and schedule, unseeded, without head epochs or averaging, from the pretrained
+    weights."""
     key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
     key += "_random_init" if random_init else ""
     key += f"_head{head_epochs}" if head_epochs else ""
     key += "".join(f"_{name}{value}" for name, value in (schedule or {}).items() if value != SNIPPET_SCHEDULE[name])
+    key += f"_ema{ema_momentum:g}" if ema_momentum else ""
     return key if seed is None else f"{key}_seed{seed}"
 
 
@@ -104,7 +107,7 @@ def scratch_cell(result, draws):
 
 
 def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0, schedule=None,
-            scratch_draws=1, random_init=False):
+            scratch_draws=1, random_init=False, ema_momentum=0.0):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
     from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
@@ -115,7 +118,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
                          "pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule, random_init)
+    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule, random_init, ema_momentum)
     if fine_tuned not in result:
         loco = [runs_dir / LOCO_EXPERIMENT / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
@@ -132,7 +135,8 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         if random_init:  # the control: the same network and fine-tuning, without what pretraining learnt
             model = type(model).from_config(model.get_config())
         histories = model.fine_tune(parts["train"], parts["val"], learning_rate=learning_rate, head_epochs=head_epochs,
-                                    progress=False, **{**SNIPPET_SCHEDULE, **(schedule or {})})  # one per member
+                                    ema_momentum=ema_momentum, progress=False,
+                                    **{**SNIPPET_SCHEDULE, **(schedule or {})})  # one per member
         histories = histories if isinstance(histories, list) else [histories]
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": [len(history.history["loss"]) for history in histories]}
@@ -174,6 +178,8 @@ def main():
     for name, default in SNIPPET_SCHEDULE.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default,
                             help=f"fine-tuning's {name.replace('_', ' ')} (default: the snippet's, {default})")
+    parser.add_argument("--ema-momentum", type=float, default=0.0,
+                        help="keep the fine-tuned weights' moving average at this momentum per step (default: 0, off)")
     parser.add_argument("--random-init", action="store_true",
                         help="fine-tune the pretrained model's network from random weights instead (a control)")
     parser.add_argument("--scratch-draws", type=int, default=1,
@@ -187,10 +193,11 @@ def main():
     for corpus in args.corpora:
         for seed in args.seeds:
             r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs, schedule,
-                        args.scratch_draws, args.random_init)
+                        args.scratch_draws, args.random_init, args.ema_momentum)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
-                                 fine_tuned_key(args.learning_rate, seed, args.head_epochs, schedule, args.random_init),
+                                 fine_tuned_key(args.learning_rate, seed, args.head_epochs, schedule, args.random_init,
+                                                args.ema_momentum),
                                  "egemaps")]
             cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)

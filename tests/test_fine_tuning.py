@@ -185,6 +185,28 @@ def test_each_member_of_a_seed_ensemble_learns_from_its_own_loss(emodb):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_ema_momentum_keeps_the_weights_moving_average(emodb, monkeypatch):
+    """With a momentum of 0.999999 the average stays at the weights after the first step (where Keras starts it):
+    the model ends there, validated and kept, while the raw weights moved on."""
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            weights = [np.array(weight) for weight in self.model.trainable_weights]
+            self.first = getattr(self, "first", weights)
+            self.last = weights
+
+    steps = Steps()
+    spy_fit(monkeypatch, train=True, callbacks=[steps])
+    model = tiny_model()
+    items = pick(emodb, ["03", "08", "09"], {"angry": 2, "neutral": 1, "sad": 1})
+    model.fine_tune(items, items[:2], epochs=3, batch_size=2, learning_rate=1e-2, patience=5, progress=False,
+                    ema_momentum=0.999999)
+    moved = max(np.abs(last - first).max() for last, first in zip(steps.last, steps.first))
+    off = max(np.abs(np.array(weight) - first).max() for weight, first in zip(model.trainable_weights, steps.first))
+    assert moved > 1e-3 and off < 1e-3 * moved
+
+
 @pytest.mark.parametrize("arguments, message", [
     ({"train_items": []}, "at least one training item"),
     ({"monitor": "val_accuracy"}, "unknown monitor 'val_accuracy'"),
@@ -192,6 +214,8 @@ def test_each_member_of_a_seed_ensemble_learns_from_its_own_loss(emodb):
     ({"class_weight": {"happy": 2.0}}, "class_weight key 'happy' is neither a class name nor an index"),
     ({"head_epochs": -1}, "head_epochs must be a whole number of epochs >= 0, got -1"),
     ({"head_epochs": 1.5}, "head_epochs must be a whole number of epochs >= 0, got 1.5"),
+    ({"ema_momentum": 1.0}, "ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got 1.0"),
+    ({"ema_momentum": "0.99"}, "ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got '0.99'"),
 ])
 def test_bad_arguments_fail_clearly(emodb, monkeypatch, arguments, message):
     spy_fit(monkeypatch, train=False)

@@ -313,18 +313,20 @@ class SERClassifier(keras.Model):
         return evaluate_items(self, items, batch_size, progress)
 
     def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
-                  progress=True, *, monitor="val_uar", class_weight="balanced", head_epochs=0, head_learning_rate=1e-3):
+                  progress=True, *, monitor="val_uar", class_weight="balanced", head_epochs=0, head_learning_rate=1e-3,
+                  ema_momentum=0.0):
         """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History (a seed
         ensemble: one per member, each fine-tuned on its own).
 
         Early-stops on the validation items' `monitor` ("val_uar": clip-level UAR, or
         "val_loss") and restores the best epoch; `class_weight`: "balanced", None or
-        {class: weight}; `head_epochs`: epochs of the output layers alone first. Warns when
-        fewer than 3 training speakers. See `keras_ser.presets.fine_tuning.fine_tune`.
+        {class: weight}; `head_epochs`: epochs of the output layers alone first; `ema_momentum`
+        (e.g. 0.995): keep the weights' moving average. Warns when fewer than 3 training
+        speakers. See `keras_ser.presets.fine_tuning.fine_tune`.
         """
         return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
                          monitor=monitor, class_weight=class_weight, head_epochs=head_epochs,
-                         head_learning_rate=head_learning_rate)
+                         head_learning_rate=head_learning_rate, ema_momentum=ema_momentum)
 
     def adapt(self, sources, sampling_rate=None, *, normalizer="auto", batch_norm=False, inplace=False, batch_size=32,
               min_windows=20, on_error="fail", progress=True, channels_first=None):

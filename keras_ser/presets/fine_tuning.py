@@ -6,7 +6,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
+from keras_ser.training.callbacks import VAL_UAR, SwapAveragedWeights, ValidationUAR, monitor_mode
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 
 MONITORS = (VAL_UAR, "val_loss")
@@ -114,7 +114,7 @@ class _ItemsUAR(ValidationUAR):
 
 def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
               patience=3, progress=True, *, monitor=VAL_UAR, class_weight="balanced", head_epochs=0,
-              head_learning_rate=1e-3):
+              head_learning_rate=1e-3, ema_momentum=0.0):
     """Train `model` (audio in) on labelled items; returns the History of the whole network's epochs.
 
     With validation items, early-stops on `monitor`: "val_uar" (clip-level UAR, window
@@ -125,14 +125,18 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
     `head_learning_rate`, the rest frozen (batch norm in inference mode), before the
     `epochs` of the whole network. The members of a seed ensemble are fine-tuned one after
     the other, each on its own loss and early-stopped on its own validation UAR, as they
-    were trained; it then returns their Histories, a list. Warns when the training items
-    name fewer than 3 speakers (None is not counted). The RH-emo encoder and heads stay
-    frozen.
+    were trained; it then returns their Histories, a list. `ema_momentum` in (0, 1), e.g.
+    0.995: validate, keep and end with the exponential moving average of the weights (per
+    step) instead of the last step's, as `optimizer.ema_momentum` does in training. Warns
+    when the training items name fewer than 3 speakers (None is not counted). The RH-emo
+    encoder and heads stay frozen.
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
     if not isinstance(head_epochs, (int, np.integer)) or isinstance(head_epochs, bool) or head_epochs < 0:
         raise ValueError(f"head_epochs must be a whole number of epochs >= 0, got {head_epochs!r}")
+    if isinstance(ema_momentum, bool) or not isinstance(ema_momentum, (int, float)) or not 0 <= ema_momentum < 1:
+        raise ValueError(f"ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got {ema_momentum!r}")
     if head_epochs and not model.networks:
         raise ValueError(f"head_epochs needs a network to freeze around its output layers; model '{model.name}' has "
                          "only RH-emo's frozen heads: fine-tune it with head_epochs=0")
@@ -155,16 +159,18 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
         validation = (vx, v_labels[v_owners])
     verbose, histories = "auto" if progress else 0, []
     for trainee in _trainees(model):
-        callbacks = [] if validation is None else [
-            _ItemsUAR(trainee, model.class_names, (vx, v_owners, v_labels), batch_size),  # first: EarlyStopping sees it
-            keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
-                                          restore_best_weights=True)]
+        callbacks = [SwapAveragedWeights(swap_on_epoch=True)] if ema_momentum else []  # first: all see the average
+        if validation is not None:
+            callbacks += [
+                _ItemsUAR(trainee, model.class_names, (vx, v_owners, v_labels), batch_size),  # before EarlyStopping
+                keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
+                                              restore_best_weights=True)]
         if head_epochs:
             with _only_heads_trainable(model):
                 _compile(trainee, head_learning_rate)
                 trainee.fit(x, y, epochs=head_epochs, batch_size=batch_size, shuffle=True, class_weight=weights,
                             verbose=verbose)
-        _compile(trainee, learning_rate)
+        _compile(trainee, learning_rate, ema_momentum)
         histories.append(trainee.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
                                      shuffle=True, class_weight=weights, callbacks=callbacks, verbose=verbose))
     return histories[0] if len(histories) == 1 else histories
@@ -179,8 +185,9 @@ def _trainees(model):
             for i, output in enumerate(model.get_layer("ensemble").input)]
 
 
-def _compile(model, learning_rate):
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+def _compile(model, learning_rate, ema_momentum=0.0):
+    averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, **averaging), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
 
 
