@@ -185,26 +185,36 @@ def test_each_member_of_a_seed_ensemble_learns_from_its_own_loss(emodb):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_ema_momentum_keeps_the_weights_moving_average(emodb, monkeypatch):
-    """With a momentum of 0.999999 the average stays at the weights after the first step (where Keras starts it):
-    the model ends there, validated and kept, while the raw weights moved on."""
+def test_ema_momentum_validates_and_keeps_the_weights_warmed_up_moving_average(emodb, monkeypatch):
+    """The model ends at the best epoch's moving average of the raw weights after each step (reference: numpy,
+    momentum min(0.9, (1 + t) / (10 + t)) at step t), which validation chose it by, not at raw weights."""
     import keras
 
     class Steps(keras.callbacks.Callback):
+        steps, epoch_ends = [], []
+
         def on_train_batch_end(self, batch, logs=None):
-            weights = [np.array(weight) for weight in self.model.trainable_weights]
-            self.first = getattr(self, "first", weights)
-            self.last = weights
+            self.steps.append([np.array(weight, dtype="float64") for weight in self.model.trainable_weights])
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epoch_ends.append(len(self.steps))
 
     steps = Steps()
     spy_fit(monkeypatch, train=True, callbacks=[steps])
     model = tiny_model()
     items = pick(emodb, ["03", "08", "09"], {"angry": 2, "neutral": 1, "sad": 1})
-    model.fine_tune(items, items[:2], epochs=3, batch_size=2, learning_rate=1e-2, patience=5, progress=False,
-                    ema_momentum=0.999999)
-    moved = max(np.abs(last - first).max() for last, first in zip(steps.last, steps.first))
-    off = max(np.abs(np.array(weight) - first).max() for weight, first in zip(model.trainable_weights, steps.first))
-    assert moved > 1e-3 and off < 1e-3 * moved
+    history = model.fine_tune(items, items[:2], epochs=3, batch_size=2, learning_rate=1e-2, patience=5,
+                              progress=False, ema_momentum=0.9)
+    kept = steps.steps[:steps.epoch_ends[int(np.argmax(history.history["val_uar"]))]]
+    average = [np.array(weight) for weight in kept[0]]
+    for t, weights in enumerate(kept[1:], start=1):
+        share = min(0.9, (1 + t) / (10 + t))
+        average = [share * a + (1 - share) * w for a, w in zip(average, weights)]
+    assert len(steps.steps) == 6
+    for weight, expected in zip(model.trainable_weights, average):
+        np.testing.assert_allclose(np.array(weight), expected, rtol=1e-4, atol=1e-6)
+    assert not all(np.allclose(np.array(weight), raw, rtol=1e-4, atol=1e-6)
+                   for weight, raw in zip(model.trainable_weights, kept[-1]))
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -6,7 +6,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ser.training.callbacks import VAL_UAR, SwapAveragedWeights, ValidationUAR, monitor_mode
+from keras_ser.training.averaging import SwapAveragedWeights, averaging_optimizer
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 
 MONITORS = (VAL_UAR, "val_loss")
@@ -127,7 +128,7 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
     the other, each on its own loss and early-stopped on its own validation UAR, as they
     were trained; it then returns their Histories, a list. `ema_momentum` in (0, 1), e.g.
     0.995: validate, keep and end with the exponential moving average of the weights (per
-    step) instead of the last step's, as `optimizer.ema_momentum` does in training. Warns
+    step, warmed up) instead of the last step's, as `optimizer.ema_momentum` does in training. Warns
     when the training items name fewer than 3 speakers (None is not counted). The RH-emo
     encoder and heads stay frozen.
     """
@@ -186,9 +187,9 @@ def _trainees(model):
 
 
 def _compile(model, learning_rate, ema_momentum=0.0):
-    averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, **averaging), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    optimizer = (averaging_optimizer(keras.optimizers.Adam, ema_momentum, learning_rate=learning_rate) if ema_momentum
+                 else keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """Training callbacks: early stopping and a plateau schedule that keep their state on disk (an interrupted run
-resumes where it stopped), the clip-level validation UAR, a wall-clock limit, and averaged weights."""
+resumes where it stopped), the clip-level validation UAR and a wall-clock limit."""
 
 import json
 import os
@@ -19,27 +19,6 @@ VAL_CORPUS_UAR = "val_corpus_uar"
 def monitor_mode(monitor):
     """'min' for losses, 'max' for the rest (accuracy, UAR)."""
     return "min" if "loss" in monitor else "max"
-
-
-def averaged_weights(optimizer_config):
-    """With `optimizer.ema_momentum`: the callback that puts the weights' moving average in the network at each
-    epoch's end (validation, early stopping and saving see it) and the raw weights back for the next epoch."""
-    return [SwapAveragedWeights(swap_on_epoch=True)] if optimizer_config.ema_momentum else []
-
-
-class SwapAveragedWeights(keras.callbacks.SwapEMAWeights):
-    """`keras.callbacks.SwapEMAWeights` whose swaps copy values. Keras's assign one variable to the other, which
-    on JAX leaves both on one buffer; the validation step donates the weights' buffers and so deletes the average."""
-
-    def _backend_swap_variables(self, optimizer):
-        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
-            raw = keras.ops.convert_to_numpy(weight)
-            weight.assign(keras.ops.convert_to_numpy(average))
-            average.assign(raw)
-
-    def _backend_finalize_ema_values(self, optimizer):
-        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
-            average.assign(keras.ops.convert_to_numpy(weight))
 
 
 class ResumableEarlyStopping(keras.callbacks.Callback):

@@ -107,7 +107,7 @@ class OptimizerConfig:
     name: str = "adam"
     learning_rate: float = 5e-4
     weight_decay: float = 0.0
-    ema_momentum: float = 0.0  # > 0: validate, keep and save the weights' exponential moving average (per step)
+    ema_momentum: float = 0.0  # > 0: validate, keep and save the weights' moving average (per step, warmed up)
 
 
 @dataclasses.dataclass

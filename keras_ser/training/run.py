@@ -20,8 +20,8 @@ import numpy as np
 
 from keras_ser import models
 from keras_ser.training.baseline import train_baseline
-from keras_ser.training.callbacks import (ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR,
-                                         averaged_weights)
+from keras_ser.training.averaging import averaged_weights, averaging_optimizer
+from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR
 from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
@@ -121,7 +121,7 @@ def make_optimizer(o):
     if o.weight_decay:
         kwargs["weight_decay"] = o.weight_decay
     if o.ema_momentum:
-        kwargs.update(use_ema=True, ema_momentum=o.ema_momentum)
+        return averaging_optimizer(classes[o.name], o.ema_momentum, **kwargs)
     return classes[o.name](**kwargs)
 
 

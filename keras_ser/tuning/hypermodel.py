@@ -7,7 +7,8 @@ import keras_tuner
 
 from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
-from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, averaged_weights, monitor_mode
+from keras_ser.training.averaging import averaged_weights
+from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.run import build_network, compile_for_training
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 

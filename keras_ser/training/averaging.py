@@ -1,0 +1,56 @@
+"""The weights' exponential moving average: an optimizer that keeps it, with a warm-up, and the callback that
+puts it in the network for validation, early stopping and saving."""
+
+import types
+
+import keras
+from keras import ops
+
+
+def averaging_optimizer(optimizer_class, momentum, **kwargs):
+    """`optimizer_class(**kwargs)` keeping the weights' moving average at `momentum` per step, warmed up.
+
+    Keras starts the average at the first step's weights and moves it at `momentum` from there, so a run of
+    fewer steps than about 1 / (1 - momentum) ends with an average of mostly the first steps' weights (a small
+    corpus's network then stays at chance). As TensorFlow's `ExponentialMovingAverage(num_updates=...)`, the
+    momentum at step t is min(momentum, (1 + t) / (10 + t)): the average spans about the last tenth of the
+    steps so far until it reaches `momentum` (after 1790 steps at 0.995).
+    """
+    optimizer = optimizer_class(use_ema=True, ema_momentum=momentum, **kwargs)
+    optimizer._update_model_variables_moving_average = types.MethodType(_update_warmed_up_average, optimizer)
+    return optimizer
+
+
+def warmed_up_momentum(momentum, step):
+    """The momentum of the average's update after step `step` (0 at the first step, where the average starts)."""
+    step = ops.cast(step, "float32")
+    return ops.where(ops.equal(step, 0), 0.0, ops.minimum(momentum, (1 + step) / (10 + step)))
+
+
+def _update_warmed_up_average(optimizer, trainable_variables):
+    momentum = warmed_up_momentum(optimizer.ema_momentum, optimizer.iterations)
+    for variable, average in zip(trainable_variables, optimizer._model_variables_moving_average):
+        if average is not None:
+            share = ops.cast(momentum, variable.dtype)
+            average.assign(share * average + (1 - share) * variable)
+
+
+def averaged_weights(optimizer_config):
+    """With `optimizer.ema_momentum`: the callback that puts the weights' moving average in the network at each
+    epoch's end (validation, early stopping and saving see it) and the raw weights back for the next epoch."""
+    return [SwapAveragedWeights(swap_on_epoch=True)] if optimizer_config.ema_momentum else []
+
+
+class SwapAveragedWeights(keras.callbacks.SwapEMAWeights):
+    """`keras.callbacks.SwapEMAWeights` whose swaps copy values. Keras's assign one variable to the other, which
+    on JAX leaves both on one buffer; the validation step donates the weights' buffers and so deletes the average."""
+
+    def _backend_swap_variables(self, optimizer):
+        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+            raw = keras.ops.convert_to_numpy(weight)
+            weight.assign(keras.ops.convert_to_numpy(average))
+            average.assign(raw)
+
+    def _backend_finalize_ema_values(self, optimizer):
+        for weight, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+            average.assign(keras.ops.convert_to_numpy(weight))
