@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from averaging_reference import warmed_up_average
 from keras_ser.presets import AudioPreprocessor, SERClassifier
 
 CLASSES = ["neutral", "angry", "sad"]
@@ -206,12 +207,8 @@ def test_ema_momentum_validates_and_keeps_the_weights_warmed_up_moving_average(e
     history = model.fine_tune(items, items[:2], epochs=3, batch_size=2, learning_rate=1e-2, patience=5,
                               progress=False, ema_momentum=0.9)
     kept = steps.steps[:steps.epoch_ends[int(np.argmax(history.history["val_uar"]))]]
-    average = [np.array(weight) for weight in kept[0]]
-    for t, weights in enumerate(kept[1:], start=1):
-        share = min(0.9, (1 + t) / (10 + t))
-        average = [share * a + (1 - share) * w for a, w in zip(average, weights)]
     assert len(steps.steps) == 6
-    for weight, expected in zip(model.trainable_weights, average):
+    for weight, expected in zip(model.trainable_weights, warmed_up_average(kept, 0.9)):
         np.testing.assert_allclose(np.array(weight), expected, rtol=1e-4, atol=1e-6)
     assert not all(np.allclose(np.array(weight), raw, rtol=1e-4, atol=1e-6)
                    for weight, raw in zip(model.trainable_weights, kept[-1]))

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from averaging_reference import warmed_up_average
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, RunConfig, config_from_dict, dump_toml, load_config, train
 from keras_ser.training.strategies import load_orthogonal
@@ -561,16 +562,6 @@ AVERAGED_WEIGHTS = textwrap.dedent(
     }))
     """
 )
-
-
-def warmed_up_average(steps, momentum):
-    """Reference: the moving average of the weights after each step, starting at the first step's, momentum
-    min(momentum, (1 + t) / (10 + t)) at step t."""
-    average = [np.array(weight, dtype="float64") for weight in steps[0]]
-    for t, weights in enumerate(steps[1:], start=1):
-        share = min(momentum, (1 + t) / (10 + t))
-        average = [share * a + (1 - share) * np.asarray(w) for a, w in zip(average, weights)]
-    return average
 
 
 def test_the_averages_momentum_warms_up_to_its_cap():

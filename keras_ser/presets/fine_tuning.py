@@ -6,7 +6,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ser.training.averaging import SwapAveragedWeights, averaging_optimizer
+from keras_ser.training.averaging import SwapAveragedWeights, averaging_optimizer, is_momentum
 from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 
@@ -136,7 +136,7 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
     if not isinstance(head_epochs, (int, np.integer)) or isinstance(head_epochs, bool) or head_epochs < 0:
         raise ValueError(f"head_epochs must be a whole number of epochs >= 0, got {head_epochs!r}")
-    if isinstance(ema_momentum, bool) or not isinstance(ema_momentum, (int, float)) or not 0 <= ema_momentum < 1:
+    if not is_momentum(ema_momentum):
         raise ValueError(f"ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got {ema_momentum!r}")
     if head_epochs and not model.networks:
         raise ValueError(f"head_epochs needs a network to freeze around its output layers; model '{model.name}' has "

@@ -21,6 +21,11 @@ def averaging_optimizer(optimizer_class, momentum, **kwargs):
     return optimizer
 
 
+def is_momentum(value):
+    """Whether `value` is a number in [0, 1) (0: no averaging), as `ema_momentum` takes."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < 1
+
+
 def warmed_up_momentum(momentum, step):
     """The momentum of the average's update after step `step` (0 at the first step, where the average starts)."""
     step = ops.cast(step, "float32")

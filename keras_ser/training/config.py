@@ -12,6 +12,7 @@ from keras_ser.baselines.linear import LinearBaseline
 from keras_ser.datasets.load import CORPORA
 from keras_ser.layers.anti_transfer_loss import AGGREGATIONS, SIMILARITIES
 from keras_ser.training.augmentation import Augmentation, AugmentationError
+from keras_ser.training.averaging import is_momentum
 from keras_ser.training.sampling import BALANCES, BATCHES
 
 SPLITS = ("speaker", "random", "fold", "held_out", "per_corpus", "leave_corpus_out")
@@ -202,10 +203,9 @@ class RunConfig:
         except STFTSettingsError as error:
             raise ConfigError(f"data.{error.field}", str(error)) from None
         _positive("optimizer.learning_rate", o.learning_rate)
-        ema = o.ema_momentum
-        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
+        if not is_momentum(o.ema_momentum):
             raise ConfigError("optimizer.ema_momentum", f"must be 0 (off) or a momentum in (0, 1) such as 0.99, "
-                                                        f"got {ema!r}")
+                                                        f"got {o.ema_momentum!r}")
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)
