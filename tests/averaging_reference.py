@@ -11,3 +11,12 @@ def warmed_up_average(steps, momentum):
         share = min(momentum, (1 + t) / (10 + t))
         average = [share * a + (1 - share) * np.asarray(w) for a, w in zip(average, weights)]
     return average
+
+
+def mean_first_average(steps, span):
+    """The plain mean of the first `span` steps' weights, then a moving average at momentum 1 - 1 / span."""
+    head = [np.asarray(step, dtype="float64") for step in zip(*steps[:span])]
+    average = [weights.mean(axis=0) for weights in head]
+    for weights in steps[span:]:
+        average = [(1 - 1 / span) * a + np.asarray(w) / span for a, w in zip(average, weights)]
+    return average

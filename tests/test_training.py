@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from averaging_reference import warmed_up_average
+from averaging_reference import mean_first_average, warmed_up_average
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, RunConfig, config_from_dict, dump_toml, load_config, train
 from keras_ser.training.strategies import load_orthogonal
@@ -93,6 +93,9 @@ def test_a_single_value_is_accepted_for_a_list_key():
         ({"training": {"batches": "corpus"}}, "training.batches", "'corpus' is not one of mixed, per_corpus"),
         ({"optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate", "positive number"),
         ({"optimizer": {"ema_momentum": 1.0}}, "optimizer.ema_momentum", r"0 \(off\) or a momentum in \(0, 1\)"),
+        ({"optimizer": {"ema_epochs": -2}}, "optimizer.ema_epochs", r"0 \(off\) or a number of epochs .* got -2"),
+        ({"optimizer": {"ema_epochs": "2"}}, "optimizer.ema_epochs", "got '2'"),
+        ({"optimizer": {"ema_epochs": 2, "ema_momentum": 0.99}}, "optimizer.ema_epochs", "either per step .* not both"),
         ({"strategy": {"kind": "anti_transfer"}}, "strategy.orthogonal", "needs 1 orthogonal model path"),
         ({"strategy": {"kind": "dual_anti_transfer", "orthogonal": ["a"]}}, "strategy.orthogonal", "needs 2"),
         ({"strategy": {"beta": True}}, "strategy.beta", "must be of type float"),
@@ -557,7 +560,7 @@ AVERAGED_WEIGHTS = textwrap.dedent(
     history = json.load(open(f"{run_dir}/history.json"))
     print(json.dumps({
         "steps": [[w.tolist() for w in step] for step in recorder.steps], "saved": [w.tolist() for w in saved],
-        "kept_step": recorder.epoch_ends[metrics["best_epoch"]],
+        "kept_step": recorder.epoch_ends[metrics["best_epoch"]], "epoch_ends": recorder.epoch_ends,
         "val_uar": metrics["val"]["uar"], "kept_epoch_val_uar": history["val_uar"][metrics["best_epoch"]],
     }))
     """
@@ -573,14 +576,28 @@ def test_the_averages_momentum_warms_up_to_its_cap():
     assert found == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, data_root, backend):
+def test_an_average_in_epochs_is_a_mean_until_it_spans_them():
+    from keras_ser.training.averaging import epochs_momentum, mean_first_momentum
+
+    momentum = epochs_momentum(2, 90)
+    assert momentum == pytest.approx(1 - 1 / 180)
+    steps = [0, 1, 2, 178, 179, 180, 10_000]
+    expected = [0.0, 1 / 2, 2 / 3, 178 / 179, 179 / 180, 179 / 180, 179 / 180]
+    assert [float(mean_first_momentum(momentum, step)) for step in steps] == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match=r"over 0.25 epoch\(s\) of 4 step\(s\) spans 1 steps.* average over more"):
+        epochs_momentum(0.25, 4)
+
+
+@pytest.mark.parametrize("backend, averaging", [("tensorflow", "momentum"), ("jax", "momentum"),
+                                                ("tensorflow", "epochs")])
+def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, data_root, backend, averaging):
     if backend == "jax" and importlib_find("jax") is None:
         pytest.skip("JAX is not installed")
     # Over the run's ~11 steps the warm-up sets the momentum (0.18 to 0.55; Keras's own average would move at 0.9
-    # from the first step's weights and keep a third of them).
+    # from the first step's weights and keep a third of them). Over one epoch: the first epoch's mean, then an
+    # average at 1 - 1 / (its steps) through the second.
     raw = json.loads(json.dumps(TINY))
-    raw["optimizer"] = {"ema_momentum": 0.9}
+    raw["optimizer"] = {"ema_momentum": 0.9} if averaging == "momentum" else {"ema_epochs": 1}
     raw["training"].update(epochs=2, patience=10, monitor="val_uar")
     result = subprocess.run([sys.executable, "-c", AVERAGED_WEIGHTS, json.dumps(raw), str(tmp_path / "ema")],
                             env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=300)
@@ -588,7 +605,8 @@ def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, data_r
     found = json.loads(result.stdout.strip().splitlines()[-1])
     steps = found["steps"][:found["kept_step"] + 1]
     assert len(found["steps"]) > 9
-    expected = warmed_up_average(steps, 0.9)
+    span = found["epoch_ends"][0] + 1
+    expected = warmed_up_average(steps, 0.9) if averaging == "momentum" else mean_first_average(steps, span)
     for saved, average in zip(found["saved"], expected):
         np.testing.assert_allclose(saved, average, rtol=1e-4, atol=1e-6)
     assert not all(np.allclose(saved, raw, rtol=1e-4, atol=1e-6) for saved, raw in zip(found["saved"], steps[-1]))

@@ -109,6 +109,7 @@ class OptimizerConfig:
     learning_rate: float = 5e-4
     weight_decay: float = 0.0
     ema_momentum: float = 0.0  # > 0: validate, keep and save the weights' moving average (per step, warmed up)
+    ema_epochs: float = 0.0  # > 0: the same, with the average spanning about this many epochs (mean at first)
 
 
 @dataclasses.dataclass
@@ -206,6 +207,12 @@ class RunConfig:
         if not is_momentum(o.ema_momentum):
             raise ConfigError("optimizer.ema_momentum", f"must be 0 (off) or a momentum in (0, 1) such as 0.99, "
                                                         f"got {o.ema_momentum!r}")
+        if isinstance(o.ema_epochs, bool) or not isinstance(o.ema_epochs, (int, float)) or o.ema_epochs < 0:
+            raise ConfigError("optimizer.ema_epochs", f"must be 0 (off) or a number of epochs such as 2, "
+                                                      f"got {o.ema_epochs!r}")
+        if o.ema_momentum and o.ema_epochs:
+            raise ConfigError("optimizer.ema_epochs", "give the average's span either per step "
+                                                      "(optimizer.ema_momentum) or in epochs, not both")
         _positive("training.batch_size", t.batch_size, integer=True)
         _positive("training.epochs", t.epochs, integer=True)
         _positive("training.patience", t.patience, integer=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from keras_ser import models
 from keras_ser.training.baseline import train_baseline
-from keras_ser.training.averaging import averaged_weights, averaging_optimizer
+from keras_ser.training.averaging import averaged_weights, averaging_optimizer, epochs_momentum
 from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau, TimeLimit, ValidationUAR
 from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
@@ -114,7 +114,8 @@ def build_network(config, input_shape, num_classes):
         raise ConfigError("model.options" if m.options else "model.variant", str(error)) from None
 
 
-def make_optimizer(o):
+def make_optimizer(o, steps_per_epoch=None):
+    """The optimizer of `o`; `steps_per_epoch` sizes an average over epochs (`o.ema_epochs`)."""
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     kwargs = {"learning_rate": o.learning_rate}
@@ -122,10 +123,15 @@ def make_optimizer(o):
         kwargs["weight_decay"] = o.weight_decay
     if o.ema_momentum:
         return averaging_optimizer(classes[o.name], o.ema_momentum, **kwargs)
+    if o.ema_epochs:
+        if steps_per_epoch is None:
+            raise ValueError("optimizer.ema_epochs needs the number of steps an epoch: pass steps_per_epoch")
+        return averaging_optimizer(classes[o.name], epochs_momentum(o.ema_epochs, steps_per_epoch), warm_up="mean",
+                                   **kwargs)
     return classes[o.name](**kwargs)
 
 
-def compile_for_training(model, optimizer_config, soft_labels=False):
+def compile_for_training(model, optimizer_config, soft_labels=False, steps_per_epoch=None):
     """Compile with cross-entropy, accuracy and `classification_loss`.
 
     `classification_loss` is the cross-entropy alone, without L2 penalties or the AT term:
@@ -138,7 +144,7 @@ def compile_for_training(model, optimizer_config, soft_labels=False):
     else:
         loss, metrics = "sparse_categorical_crossentropy", [
             "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="classification_loss")]
-    model.compile(optimizer=make_optimizer(optimizer_config), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(optimizer_config, steps_per_epoch), loss=loss, metrics=metrics)
 
 
 @contextlib.contextmanager
@@ -252,13 +258,13 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
             network.set_weights(load_orthogonal(init_from).get_weights())  # stage 2 starts from stage 1
         pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
-        compile_for_training(trainee, config.optimizer, soft_labels=data.soft_labels)
+        # Data-parallel replicas each need a non-empty share of every batch.
+        parallel = t.distribution != "none"
+        train_data = data.train_dataset(t.batch_size, seed=config.seed, drop_remainder=parallel)
+        compile_for_training(trainee, config.optimizer, soft_labels=data.soft_labels, steps_per_epoch=len(train_data))
     if not (run_dir / CONFIG_FILE).exists():  # once the data and the model are known to work
         (run_dir / CONFIG_FILE).write_text(config_text)
     stopper = ResumableEarlyStopping(run_dir / CHECKPOINTS, monitor=t.monitor, patience=t.patience)
-    # Data-parallel replicas each need a non-empty share of every batch.
-    parallel = t.distribution != "none"
-    train_data = data.train_dataset(t.batch_size, seed=config.seed, drop_remainder=parallel)
     validation = data.arrays("val")
     if parallel:  # uneven shares of a batch break MirroredStrategy: keep a multiple of the device count
         usable = len(validation[1]) - len(validation[1]) % len(keras.distribution.list_devices())
