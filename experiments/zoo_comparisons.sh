@@ -12,7 +12,7 @@ preset=zoo/logmel-cnn-x3
 out=${1:-runs/zoo/logmel-cnn-x3}
 split=runs/zoo_split_4corpora
 loco=runs/loco_4class
-ensemble="runs/recipe_ablation_ensemble/mel_bins=40,compression=log,normalization=utterance_global,epochs=20,patience=6,reduce_lr_patience=2,reduce_lr_factor=0.3,pooling=audio_statistics,seeds=0-1-2"
+ensemble="runs/recipe_ablation_ensemble/mel_bins=40,compression=log,normalization=utterance_global,epochs=20,patience=6,reduce_lr_patience=2,reduce_lr_factor=0.3,pooling=audio_statistics,ema_epochs=2,seeds=0-1-2"
 config=$out/seed0/config.toml
 [[ -f $out/plain.json ]] || keras-ser evaluate "$preset" "$config" --out "$out/plain.json"
 "$(dirname "$0")/adapt_each_corpus.sh" "$preset" "$config" "$out"

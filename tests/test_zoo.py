@@ -112,8 +112,8 @@ def test_zoo_model_labels_a_real_clip(name, corpus_root):
 # ravdess/Actor_02/03-01-04-02-01-01-02.flac ravdess/Actor_10/03-01-05-01-01-01-10.flac
 # "tess/TESS Toronto emotional speech set data/YAF_happy/YAF_back_happy.flac"
 # "tess/TESS Toronto emotional speech set data/YAF_neutral/YAF_back_neutral.flac"; logmel-cnn-x3's when it was
-# added (re-recorded at each change of its recipe or temperature, last when its networks took statistics pooling
-# over the audio frames), on the same clips and nemo/samples/EB0_anger_1.opus nemo/samples/IC0_sadness_1.opus (its
+# added (re-recorded at each change of its recipe or temperature, last when its recipe took the weights' moving
+# average over two epochs), on the same clips and nemo/samples/EB0_anger_1.opus nemo/samples/IC0_sadness_1.opus (its
 # nEMO test speakers).
 RECORDED_PREDICTIONS = {"rhemo": "zoo_rhemo_predictions.json", DEFAULT_PRESET: "zoo_logmel-cnn-x3_predictions.json"}
 
