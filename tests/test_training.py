@@ -577,7 +577,7 @@ def test_the_averages_momentum_warms_up_to_its_cap():
 
 
 def test_an_average_in_epochs_is_a_mean_until_it_spans_them():
-    from keras_ser.training.averaging import epochs_momentum, mean_first_momentum
+    from keras_ser.training.averaging import averaging_optimizer, epochs_momentum, mean_first_momentum
 
     momentum = epochs_momentum(2, 90)
     assert momentum == pytest.approx(1 - 1 / 180)
@@ -586,6 +586,8 @@ def test_an_average_in_epochs_is_a_mean_until_it_spans_them():
     assert [float(mean_first_momentum(momentum, step)) for step in steps] == pytest.approx(expected, abs=1e-6)
     with pytest.raises(ValueError, match=r"over 0.25 epoch\(s\) of 4 step\(s\) spans 1 steps.* average over more"):
         epochs_momentum(0.25, 4)
+    with pytest.raises(ValueError, match=r"warm_up must be one of \['mean', 'tenth'\], got 'linear'"):
+        averaging_optimizer(keras.optimizers.Adam, 0.99, warm_up="linear")
 
 
 @pytest.mark.parametrize("backend, averaging", [("tensorflow", "momentum"), ("jax", "momentum"),

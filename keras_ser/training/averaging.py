@@ -66,8 +66,9 @@ def _update_warmed_up_average(optimizer, trainable_variables):
 
 
 def averaged_weights(optimizer_config):
-    """With `optimizer.ema_momentum` or `optimizer.ema_epochs`: the callback that puts the weights' moving average in the network at each
-    epoch's end (validation, early stopping and saving see it) and the raw weights back for the next epoch."""
+    """With `optimizer.ema_momentum` or `optimizer.ema_epochs`: the callback that puts the weights' moving average
+    in the network at each epoch's end (validation, early stopping and saving see it) and the raw weights back for
+    the next epoch."""
     averaging = optimizer_config.ema_momentum or optimizer_config.ema_epochs
     return [SwapAveragedWeights(swap_on_epoch=True)] if averaging else []
 
