@@ -1,6 +1,7 @@
 """The weights' exponential moving average: an optimizer that keeps it, with a warm-up, and the callback that
 puts it in the network for validation, early stopping and saving."""
 
+import functools
 import types
 
 import keras
@@ -21,8 +22,8 @@ def averaging_optimizer(optimizer_class, momentum, warm_up="tenth", **kwargs):
     if warm_up not in WARM_UPS:
         raise ValueError(f"warm_up must be one of {sorted(WARM_UPS)}, got {warm_up!r}")
     optimizer = optimizer_class(use_ema=True, ema_momentum=momentum, **kwargs)
-    optimizer._average_warm_up = WARM_UPS[warm_up]
-    optimizer._update_model_variables_moving_average = types.MethodType(_update_warmed_up_average, optimizer)
+    update = functools.partial(_update_warmed_up_average, warm_up=WARM_UPS[warm_up])
+    optimizer._update_model_variables_moving_average = types.MethodType(update, optimizer)
     return optimizer
 
 
@@ -57,8 +58,8 @@ def mean_first_momentum(momentum, step):
 WARM_UPS = {"tenth": warmed_up_momentum, "mean": mean_first_momentum}
 
 
-def _update_warmed_up_average(optimizer, trainable_variables):
-    momentum = optimizer._average_warm_up(optimizer.ema_momentum, optimizer.iterations)
+def _update_warmed_up_average(optimizer, trainable_variables, warm_up):
+    momentum = warm_up(optimizer.ema_momentum, optimizer.iterations)
     for variable, average in zip(trainable_variables, optimizer._model_variables_moving_average):
         if average is not None:
             share = ops.cast(momentum, variable.dtype)

@@ -207,7 +207,7 @@ class RunConfig:
         if not is_momentum(o.ema_momentum):
             raise ConfigError("optimizer.ema_momentum", f"must be 0 (off) or a momentum in (0, 1) such as 0.99, "
                                                         f"got {o.ema_momentum!r}")
-        if isinstance(o.ema_epochs, bool) or not isinstance(o.ema_epochs, (int, float)) or o.ema_epochs < 0:
+        if not _is_non_negative(o.ema_epochs):
             raise ConfigError("optimizer.ema_epochs", f"must be 0 (off) or a number of epochs such as 2, "
                                                       f"got {o.ema_epochs!r}")
         if o.ema_momentum and o.ema_epochs:
@@ -220,7 +220,7 @@ class RunConfig:
             raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or more, got {t.reduce_lr_patience!r}")
         if not 0 < t.reduce_lr_factor < 1:
             raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1, exclusive, got {t.reduce_lr_factor!r}")
-        if isinstance(t.minutes, bool) or not isinstance(t.minutes, (int, float)) or t.minutes < 0:
+        if not _is_non_negative(t.minutes):
             raise ConfigError("training.minutes", f"must be 0 (no limit) or a positive number of minutes, "
                                                   f"got {t.minutes!r}")
         if not isinstance(m.options, dict):
@@ -301,6 +301,11 @@ def _check_options(builder, options):
     for key in options:
         if key in BUILDER_ARGUMENTS or not (takes_any or key in known):
             raise ConfigError("model.options", f"{builder}() takes no option {key!r}; its options: {', '.join(known)}")
+
+
+def _is_non_negative(value):
+    """Whether `value` is a number (not a bool) >= 0, as keys whose 0 means "off" take."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
 
 
 def _positive(key, value, integer=False):
