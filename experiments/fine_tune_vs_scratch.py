@@ -2,34 +2,34 @@
 
 For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's recipe that was
 trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does
-(new output layers for the corpus's class names, then `model.fine_tune(train, val, epochs=20)`) on the
+(new output layers for the corpus's class names, then `model.fine_tune(train, val)`) on the
 corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
-audio). `--learning-rate` fine-tunes at another rate than the snippet's (fine_tune's default, 1e-4),
-`--head-epochs N` trains the new output layers alone for N epochs first (fine_tune's `head_epochs`),
-`--epochs`, `--patience` and `--batch-size` change the snippet's schedule, `--ema-momentum M` keeps the moving
-average of the fine-tuned weights (fine_tune's `ema_momentum`), `--random-init` fine-tunes the same
-network from random weights instead of the pretrained ones (a control), `--scratch-draws N` trains N
-ensembles from scratch (seeds 0-2, 3-5, ...), and
-`--seeds` fine-tunes once per seed (each seeds Keras before the new output layers are made); each rate, head
-schedule and seed is an entry of its own in the corpus's results, which record the recipe (front end and
-learning-rate schedule) they were measured with.
+audio). `--learning-rate`, `--batch-size`, `--epochs`, `--patience`, `--ema-epochs`, `--reduce-lr-patience`,
+`--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults), `--random-init`
+fine-tunes the same network from random weights instead of the pretrained ones (a control), `--scratch-draws N`
+trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed (each seeds Keras
+before the new output layers are made); each setting and seed is an entry of its own in the corpus's results,
+which record the recipe and fine_tune's defaults they were measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
-        [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-3] [--head-epochs 5] [--seeds 0 1 2]
-        [--epochs 20] [--patience 3] [--batch-size 16] [--ema-momentum 0.995] [--scratch-draws 3] [--random-init]
+        [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-4] [--head-epochs 5] [--seeds 0 1 2]
+        [--epochs 20] [--patience 3] [--batch-size 16] [--ema-epochs 0] [--reduce-lr-patience 0]
+        [--class-weight balanced] [--scratch-draws 3] [--random-init]
 """
 
 import argparse
 import dataclasses
+import inspect
 import json
 from pathlib import Path
 
 import keras
 
 from keras_ser.presets import load
+from keras_ser.presets.fine_tuning import fine_tune
 from keras_ser.presets.from_run import preset_from_run
 from keras_ser.training import config_from_dict, train
 from keras_ser.training.config import (BASELINE_BUILDER, ConfigError, ModelConfig, TrainingConfig, load_config,
@@ -42,8 +42,9 @@ LOCO_EXPERIMENT = "recipe_ablation_loco"  # where the recipe's leave-one-corpus-
 SPLIT_KEYS = ("corpora", "root", "manifest", "split", "fractions", "split_seed", "fold", "folds", "test_speaker",
               "test_corpus", "max_items")  # data keys of the split, not of the front end
 SEEDS = (0, 1, 2)
-SNIPPET_LEARNING_RATE = 1e-4  # fine_tune's default
-SNIPPET_SCHEDULE = {"epochs": 20, "patience": 3, "batch_size": 16}  # the snippet's epochs; fine_tune's defaults
+SETTINGS = ("learning_rate", "batch_size", "epochs", "patience", "ema_epochs", "reduce_lr_patience", "head_epochs",
+            "class_weight")
+SNIPPET = {name: inspect.signature(fine_tune).parameters[name].default for name in SETTINGS}  # fine_tune's defaults
 
 
 def scratch_config(corpus, seed):
@@ -73,17 +74,13 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(learning_rate, seed=None, head_epochs=0, schedule=None, random_init=False, ema_momentum=0.0):
-    """The results key of fine-tuning at `learning_rate` with `seed` after `head_epochs` of the output layers alone,
-    with `schedule` ({"epochs", "patience", "batch_size"}, the snippet's where absent), keeping the weights' moving
-    average at `ema_momentum` (0: the last step's), from the pretrained weights or (`random_init`) from random ones:
-    "fine_tuned" at the snippet's rate and schedule, unseeded, without head epochs or averaging, from the pretrained
-    weights."""
-    key = "fine_tuned" if learning_rate == SNIPPET_LEARNING_RATE else f"fine_tuned_lr{learning_rate:g}"
+def fine_tuned_key(settings, seed=None, random_init=False):
+    """The results key of fine-tuning with `settings` (fine_tune's arguments among SETTINGS; the snippet's where
+    absent) and `seed`, from the pretrained weights or (`random_init`) from random ones: "fine_tuned" with the
+    snippet's settings, unseeded, from the pretrained weights."""
+    key = "fine_tuned" + "".join(f"_{name}{value:g}" if isinstance(value, (int, float)) else f"_{name}-{value}"
+                                 for name, value in settings.items() if value != SNIPPET[name])
     key += "_random_init" if random_init else ""
-    key += f"_head{head_epochs}" if head_epochs else ""
-    key += "".join(f"_{name}{value}" for name, value in (schedule or {}).items() if value != SNIPPET_SCHEDULE[name])
-    key += f"_ema{ema_momentum:g}" if ema_momentum else ""
     return key if seed is None else f"{key}_seed{seed}"
 
 
@@ -106,19 +103,23 @@ def scratch_cell(result, draws):
     return cell if draws == 1 else cell + " (" + ", ".join(f"{100 * score['uar']:.1f}" for score in found) + ")"
 
 
-def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=None, head_epochs=0, schedule=None,
-            scratch_draws=1, random_init=False, ema_momentum=0.0):
+def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, random_init=False):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
     from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
-    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "recipe": recipe}
+    result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "recipe": recipe,
+                                                                   "snippet": SNIPPET}
     if result.get("recipe") != recipe:  # files before 2026-12-04 recorded the front end alone, as "front_end"
         recorded = result.get("recipe", result.get("front_end", "(not recorded)"))
         raise SystemExit(f"{path} holds results of the recipe {recorded!r}, not today's {recipe!r}: "
                          "pass another --out")
+    if result.get("snippet") != SNIPPET:  # files before 2026-12-05 fine-tuned at 1e-4, batch 16, patience 3
+        raise SystemExit(f"{path} holds results of fine_tune's defaults {result.get('snippet', '(not recorded)')}, "
+                         f"not today's {SNIPPET}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
-    fine_tuned = fine_tuned_key(learning_rate, seed, head_epochs, schedule, random_init, ema_momentum)
+    settings = {**SNIPPET, **(settings or {})}
+    fine_tuned = fine_tuned_key(settings, seed, random_init)
     if fine_tuned not in result:
         loco = [runs_dir / LOCO_EXPERIMENT / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
@@ -134,9 +135,7 @@ def compare(corpus, runs_dir, out, learning_rate=SNIPPET_LEARNING_RATE, seed=Non
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
         if random_init:  # the control: the same network and fine-tuning, without what pretraining learnt
             model = type(model).from_config(model.get_config())
-        histories = model.fine_tune(parts["train"], parts["val"], learning_rate=learning_rate, head_epochs=head_epochs,
-                                    ema_momentum=ema_momentum, progress=False,
-                                    **{**SNIPPET_SCHEDULE, **(schedule or {})})  # one per member
+        histories = model.fine_tune(parts["train"], parts["val"], progress=False, **settings)  # one per member
         histories = histories if isinstance(histories, list) else [histories]
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
                               "epochs": [len(history.history["loss"]) for history in histories]}
@@ -169,35 +168,30 @@ def main():
     parser.add_argument("--corpora", nargs="+", default=["emodb", "ravdess", "tess", "nemo"])
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("runs/fine_tune_vs_scratch"))
-    parser.add_argument("--learning-rate", type=float, default=SNIPPET_LEARNING_RATE,
-                        help="fine-tuning's learning rate (default: the README snippet's, 1e-4)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[None],
                         help="fine-tune once per seed (default: once, unseeded, as the snippet does)")
-    parser.add_argument("--head-epochs", type=int, default=0,
-                        help="epochs of the new output layers alone (at 1e-3) before the whole network (default: 0)")
-    for name, default in SNIPPET_SCHEDULE.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default,
-                            help=f"fine-tuning's {name.replace('_', ' ')} (default: the snippet's, {default})")
-    parser.add_argument("--ema-momentum", type=float, default=0.0,
-                        help="keep the fine-tuned weights' moving average at this momentum per step (default: 0, off)")
+    for name, default in SNIPPET.items():
+        if name != "class_weight":
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
+                                help=f"fine_tune's {name} (default: the snippet's, {default:g})")
+    parser.add_argument("--class-weight", choices=["balanced"], default=SNIPPET["class_weight"],
+                        help="fine_tune's class_weight (default: the snippet's, None)")
     parser.add_argument("--random-init", action="store_true",
                         help="fine-tune the pretrained model's network from random weights instead (a control)")
     parser.add_argument("--scratch-draws", type=int, default=1,
                         help="ensembles trained from scratch, each of three new seeds (default: 1, seeds 0-2)")
     args = parser.parse_args()
-    schedule = {name: getattr(args, name) for name in SNIPPET_SCHEDULE}
+    settings = {name: getattr(args, name) for name in SNIPPET}
     draws = f" (mean of {args.scratch_draws} ensembles; each UAR)" if args.scratch_draws > 1 else ""
-    print(f"| corpus | pretrained without it | fine-tuned at {args.learning_rate:g} | from scratch{draws} | "
+    print(f"| corpus | pretrained without it | fine-tuned | from scratch{draws} | "
           "eGeMAPS, same speakers |")
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
         for seed in args.seeds:
-            r = compare(corpus, args.runs_dir, args.out, args.learning_rate, seed, args.head_epochs, schedule,
-                        args.scratch_draws, args.random_init, args.ema_momentum)
+            r = compare(corpus, args.runs_dir, args.out, settings, seed, args.scratch_draws, args.random_init)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
-                                 fine_tuned_key(args.learning_rate, seed, args.head_epochs, schedule, args.random_init,
-                                                args.ema_momentum),
+                                 fine_tuned_key(settings, seed, args.random_init),
                                  "egemaps")]
             cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)

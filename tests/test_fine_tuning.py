@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from averaging_reference import warmed_up_average
+from averaging_reference import mean_first_average
 from keras_ser.presets import AudioPreprocessor, SERClassifier
 
 CLASSES = ["neutral", "angry", "sad"]
@@ -92,13 +92,45 @@ def test_val_loss_can_be_monitored_instead(emodb, monkeypatch):
     items = pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1})
     tiny_model().fine_tune(items, items[:1], progress=False, monitor="val_loss")
     (stopper,) = [c for c in calls["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
-    assert stopper.monitor == "val_loss"
+    (reducer,) = [c for c in calls["callbacks"] if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert stopper.monitor == reducer.monitor == "val_loss" and reducer.mode == stopper.mode == "min"
 
 
-def test_class_weights_are_balanced_by_default(emodb, monkeypatch):
+def test_the_defaults_are_the_default_recipes_schedule(emodb, monkeypatch):
+    """Adam 1e-3, batches of 32, at most 20 epochs, the rate cut to 0.3 times after 2 epochs without a better
+    validation UAR, early stopping after 6, as zoo/recipes/logmel-cnn-x3.toml trains."""
+    import keras
+
+    from keras_ser.training import load_config
+
+    recipe = load_config(README.parent / "zoo" / "recipes" / "logmel-cnn-x3.toml")
+    calls = spy_fit(monkeypatch, train=False)
+    model, items = tiny_model(), pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1})
+    model.fine_tune(items, items[:1], progress=False)
+    (stopper,) = [c for c in calls["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    (reducer,) = [c for c in calls["callbacks"] if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert (calls["epochs"], calls["batch_size"], stopper.patience) == (
+        recipe.training.epochs, recipe.training.batch_size, recipe.training.patience)
+    assert (reducer.monitor, reducer.patience, reducer.factor) == (
+        recipe.training.monitor, recipe.training.reduce_lr_patience, recipe.training.reduce_lr_factor)
+    assert float(model.optimizer.learning_rate) == pytest.approx(recipe.optimizer.learning_rate)
+    assert model.optimizer.use_ema and recipe.optimizer.ema_epochs == 2
+
+
+@pytest.mark.parametrize("arguments", [{"reduce_lr_patience": 0}, {"validation_items": None}])
+def test_the_learning_rate_is_cut_only_with_a_patience_and_validation_items(emodb, monkeypatch, arguments):
+    import keras
+
+    calls = spy_fit(monkeypatch, train=False)
+    items = pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1})
+    tiny_model().fine_tune(**{"train_items": items, "validation_items": items[:1], **arguments}, progress=False)
+    assert not [c for c in calls["callbacks"] if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+
+
+def test_balanced_class_weights_are_n_over_k_times_each_count(emodb, monkeypatch):
     calls = spy_fit(monkeypatch, train=False)
     items = pick(emodb, ["03", "08", "09"], {"angry": 4, "neutral": 2, "sad": 1})
-    tiny_model().fine_tune(items, progress=False)
+    tiny_model().fine_tune(items, progress=False, class_weight="balanced")
     y = calls["y"]  # one label per training window
     assert len(y) >= len(items)
     classes, counts = np.unique(y, return_counts=True)
@@ -107,11 +139,10 @@ def test_class_weights_are_balanced_by_default(emodb, monkeypatch):
     assert calls["class_weight"][CLASSES.index("angry")] < 1 < calls["class_weight"][CLASSES.index("sad")]
 
 
-@pytest.mark.parametrize("class_weight, expected", [(None, None), ({"sad": 2, 1: 0.5}, {2: 2.0, 1: 0.5})])
-def test_class_weights_can_be_turned_off_or_given(emodb, monkeypatch, class_weight, expected):
+@pytest.mark.parametrize("arguments, expected", [({}, None), ({"class_weight": {"sad": 2, 1: 0.5}}, {2: 2.0, 1: 0.5})])
+def test_class_weights_are_off_by_default_or_given(emodb, monkeypatch, arguments, expected):
     calls = spy_fit(monkeypatch, train=False)
-    tiny_model().fine_tune(pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1}), progress=False,
-                           class_weight=class_weight)
+    tiny_model().fine_tune(pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1}), progress=False, **arguments)
     assert calls["class_weight"] == expected
 
 
@@ -186,13 +217,17 @@ def test_each_member_of_a_seed_ensemble_learns_from_its_own_loss(emodb):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_ema_momentum_validates_and_keeps_the_weights_warmed_up_moving_average(emodb, monkeypatch):
-    """The model ends at the best epoch's moving average of the raw weights after each step (reference: numpy,
-    momentum min(0.9, (1 + t) / (10 + t)) at step t), which validation chose it by, not at raw weights."""
+@pytest.mark.parametrize("ema_epochs", [1, 0])
+def test_the_weights_average_over_epochs_is_validated_and_kept(emodb, monkeypatch, ema_epochs):
+    """The model ends at the best epoch's average of the raw weights after each step (reference: numpy, the mean
+    of the first epoch's 2 steps, then momentum 1 - 1/2), which validation chose it by; without an average
+    (ema_epochs=0), at the best epoch's raw weights."""
     import keras
 
     class Steps(keras.callbacks.Callback):
-        steps, epoch_ends = [], []
+        def __init__(self):
+            super().__init__()
+            self.steps, self.epoch_ends = [], []
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps.append([np.array(weight, dtype="float64") for weight in self.model.trainable_weights])
@@ -205,13 +240,15 @@ def test_ema_momentum_validates_and_keeps_the_weights_warmed_up_moving_average(e
     model = tiny_model()
     items = pick(emodb, ["03", "08", "09"], {"angry": 2, "neutral": 1, "sad": 1})
     history = model.fine_tune(items, items[:2], epochs=3, batch_size=2, learning_rate=1e-2, patience=5,
-                              progress=False, ema_momentum=0.9)
+                              progress=False, ema_epochs=ema_epochs)
     kept = steps.steps[:steps.epoch_ends[int(np.argmax(history.history["val_uar"]))]]
     assert len(steps.steps) == 6
-    for weight, expected in zip(model.trainable_weights, warmed_up_average(kept, 0.9)):
-        np.testing.assert_allclose(np.array(weight), expected, rtol=1e-4, atol=1e-6)
-    assert not all(np.allclose(np.array(weight), raw, rtol=1e-4, atol=1e-6)
-                   for weight, raw in zip(model.trainable_weights, kept[-1]))
+    expected = mean_first_average(kept, span=2) if ema_epochs else kept[-1]
+    for weight, reference in zip(model.trainable_weights, expected):
+        np.testing.assert_allclose(np.array(weight), reference, rtol=1e-4, atol=1e-6)
+    if ema_epochs:
+        assert not all(np.allclose(np.array(weight), raw, rtol=1e-4, atol=1e-6)
+                       for weight, raw in zip(model.trainable_weights, kept[-1]))
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -221,8 +258,11 @@ def test_ema_momentum_validates_and_keeps_the_weights_warmed_up_moving_average(e
     ({"class_weight": {"happy": 2.0}}, "class_weight key 'happy' is neither a class name nor an index"),
     ({"head_epochs": -1}, "head_epochs must be a whole number of epochs >= 0, got -1"),
     ({"head_epochs": 1.5}, "head_epochs must be a whole number of epochs >= 0, got 1.5"),
-    ({"ema_momentum": 1.0}, "ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got 1.0"),
-    ({"ema_momentum": "0.99"}, "ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got '0.99'"),
+    ({"ema_epochs": -1}, "ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got -1"),
+    ({"ema_epochs": "2"}, "ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got '2'"),
+    ({"ema_epochs": 0.1}, "an average over 0.1 epoch(s) of 1 step(s) spans 0.1 steps; it needs more than one"),
+    ({"reduce_lr_patience": 1.5}, "reduce_lr_patience must be a whole number of epochs >= 0 (0: never), got 1.5"),
+    ({"reduce_lr_factor": 1}, "reduce_lr_factor must be between 0 and 1, exclusive, got 1"),
 ])
 def test_bad_arguments_fail_clearly(emodb, monkeypatch, arguments, message):
     spy_fit(monkeypatch, train=False)

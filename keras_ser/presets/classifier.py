@@ -312,21 +312,23 @@ class SERClassifier(keras.Model):
         """Clip-level accuracy, UAR, macro-F1 and confusion matrix on labelled corpus items, overall and per corpus."""
         return evaluate_items(self, items, batch_size, progress)
 
-    def fine_tune(self, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4, patience=3,
-                  progress=True, *, monitor="val_uar", class_weight="balanced", head_epochs=0, head_learning_rate=1e-3,
-                  ema_momentum=0.0):
-        """Fit on labelled corpus items (RH-emo parts stay frozen); returns the History (a seed
-        ensemble: one per member, each fine-tuned on its own).
+    def fine_tune(self, train_items, validation_items=None, epochs=20, batch_size=32, learning_rate=1e-3, patience=6,
+                  progress=True, *, monitor="val_uar", class_weight=None, head_epochs=0, head_learning_rate=1e-3,
+                  ema_epochs=2, reduce_lr_patience=2, reduce_lr_factor=0.3):
+        """Fit on labelled corpus items with the default recipe's schedule (RH-emo parts stay frozen); returns the
+        History (a seed ensemble: one per member, each fine-tuned on its own).
 
-        Early-stops on the validation items' `monitor` ("val_uar": clip-level UAR, or
-        "val_loss") and restores the best epoch; `class_weight`: "balanced", None or
-        {class: weight}; `head_epochs`: epochs of the output layers alone first; `ema_momentum`
-        (e.g. 0.995): keep the weights' moving average. Warns when fewer than 3 training
-        speakers. See `keras_ser.presets.fine_tuning.fine_tune`.
+        Keeps the weights' moving average over about the last `ema_epochs` epochs; with validation items,
+        cuts the rate to `reduce_lr_factor` times after `reduce_lr_patience` epochs without a better
+        `monitor` ("val_uar": clip-level UAR, or "val_loss"), early-stops after `patience` and restores
+        the best epoch; `class_weight`: None, "balanced" or {class: weight}; `head_epochs`: epochs of the
+        output layers alone first. Warns when fewer than 3 training speakers. See
+        `keras_ser.presets.fine_tuning.fine_tune`.
         """
         return fine_tune(self, train_items, validation_items, epochs, batch_size, learning_rate, patience, progress,
                          monitor=monitor, class_weight=class_weight, head_epochs=head_epochs,
-                         head_learning_rate=head_learning_rate, ema_momentum=ema_momentum)
+                         head_learning_rate=head_learning_rate, ema_epochs=ema_epochs,
+                         reduce_lr_patience=reduce_lr_patience, reduce_lr_factor=reduce_lr_factor)
 
     def adapt(self, sources, sampling_rate=None, *, normalizer="auto", batch_norm=False, inplace=False, batch_size=32,
               min_windows=20, on_error="fail", progress=True, channels_first=None):

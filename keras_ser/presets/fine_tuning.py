@@ -1,12 +1,13 @@
 """Evaluating a classifier on labelled corpus items, and fine-tuning it on them."""
 
 import contextlib
+import math
 import warnings
 
 import keras
 import numpy as np
 
-from keras_ser.training.averaging import SwapAveragedWeights, averaging_optimizer, is_momentum
+from keras_ser.training.averaging import SwapAveragedWeights, averaging_optimizer, epochs_momentum
 from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
 from keras_ser.training.metrics import aggregate_windows, classification_metrics
 
@@ -113,31 +114,39 @@ class _ItemsUAR(ValidationUAR):
         return classification_metrics(labels[clips], pooled, self.class_names)
 
 
-def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=16, learning_rate=1e-4,
-              patience=3, progress=True, *, monitor=VAL_UAR, class_weight="balanced", head_epochs=0,
-              head_learning_rate=1e-3, ema_momentum=0.0):
+def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=32, learning_rate=1e-3,
+              patience=6, progress=True, *, monitor=VAL_UAR, class_weight=None, head_epochs=0,
+              head_learning_rate=1e-3, ema_epochs=2, reduce_lr_patience=2, reduce_lr_factor=0.3):
     """Train `model` (audio in) on labelled items; returns the History of the whole network's epochs.
 
-    With validation items, early-stops on `monitor`: "val_uar" (clip-level UAR, window
-    probabilities averaged per clip) or "val_loss" (window level), and restores the best
-    epoch's weights. `class_weight`: "balanced" (n / (k * count) over the training
-    windows' k classes), None, or {class name or index: weight}. `head_epochs` > 0 first
-    trains only the output layers (`model.head_layers`) that many epochs at
-    `head_learning_rate`, the rest frozen (batch norm in inference mode), before the
-    `epochs` of the whole network. The members of a seed ensemble are fine-tuned one after
-    the other, each on its own loss and early-stopped on its own validation UAR, as they
-    were trained; it then returns their Histories, a list. `ema_momentum` in (0, 1), e.g.
-    0.995: validate, keep and end with the exponential moving average of the weights (per
-    step, warmed up) instead of the last step's, as `optimizer.ema_momentum` does in training. Warns
-    when the training items name fewer than 3 speakers (None is not counted). The RH-emo
-    encoder and heads stay frozen.
+    The defaults are the schedule of the default model's recipe (zoo/recipes/logmel-cnn-x3.toml): Adam at
+    1e-3 in batches of 32 for at most 20 epochs, the weights' moving average over about the last
+    `ema_epochs` epochs (0: the last step's weights) validated, kept and returned, as
+    `optimizer.ema_epochs` does in training. With validation items, the learning rate falls to
+    `reduce_lr_factor` times after `reduce_lr_patience` epochs (0: never) without a better `monitor`,
+    and training early-stops on it after `patience` epochs, restoring the best epoch's weights;
+    `monitor` is "val_uar" (clip-level UAR, window probabilities averaged per clip) or "val_loss"
+    (window level). `class_weight`: None (as the recipe trains), "balanced" (n / (k * count) over the
+    training windows' k classes), or {class name or index: weight}. `head_epochs` > 0 first trains only the output
+    layers (`model.head_layers`) that many epochs at `head_learning_rate`, the rest frozen (batch norm
+    in inference mode), before the `epochs` of the whole network. The members of a seed ensemble are
+    fine-tuned one after the other, each on its own loss and early-stopped on its own validation UAR,
+    as they were trained; it then returns their Histories, a list. Warns when the training items name
+    fewer than 3 speakers (None is not counted). The RH-emo encoder and heads stay frozen.
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
     if not isinstance(head_epochs, (int, np.integer)) or isinstance(head_epochs, bool) or head_epochs < 0:
         raise ValueError(f"head_epochs must be a whole number of epochs >= 0, got {head_epochs!r}")
-    if not is_momentum(ema_momentum):
-        raise ValueError(f"ema_momentum must be 0 (off) or a momentum in (0, 1) such as 0.995, got {ema_momentum!r}")
+    if isinstance(ema_epochs, bool) or not isinstance(ema_epochs, (int, float)) or not ema_epochs >= 0:
+        raise ValueError(f"ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got {ema_epochs!r}")
+    if isinstance(reduce_lr_patience, bool) or not isinstance(reduce_lr_patience, (int, np.integer)) \
+            or reduce_lr_patience < 0:
+        raise ValueError(f"reduce_lr_patience must be a whole number of epochs >= 0 (0: never), "
+                         f"got {reduce_lr_patience!r}")
+    if isinstance(reduce_lr_factor, bool) or not isinstance(reduce_lr_factor, (int, float)) \
+            or not 0 < reduce_lr_factor < 1:
+        raise ValueError(f"reduce_lr_factor must be between 0 and 1, exclusive, got {reduce_lr_factor!r}")
     if head_epochs and not model.networks:
         raise ValueError(f"head_epochs needs a network to freeze around its output layers; model '{model.name}' has "
                          "only RH-emo's frozen heads: fine-tune it with head_epochs=0")
@@ -153,6 +162,7 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
     x, owners = item_windows(model, train_items, progress)
     y = labels[owners]
     weights = _class_weights(class_weight, y, model.class_names)
+    momentum = epochs_momentum(ema_epochs, math.ceil(len(x) / batch_size)) if ema_epochs else 0.0
     validation = None
     if validation_items:
         v_labels = item_labels(validation_items, model.class_names)
@@ -160,18 +170,21 @@ def fine_tune(model, train_items, validation_items=None, epochs=10, batch_size=1
         validation = (vx, v_labels[v_owners])
     verbose, histories = "auto" if progress else 0, []
     for trainee in _trainees(model):
-        callbacks = [SwapAveragedWeights(swap_on_epoch=True)] if ema_momentum else []  # first: all see the average
+        callbacks = [SwapAveragedWeights(swap_on_epoch=True)] if momentum else []  # first: all see the average
         if validation is not None:
-            callbacks += [
-                _ItemsUAR(trainee, model.class_names, (vx, v_owners, v_labels), batch_size),  # before EarlyStopping
-                keras.callbacks.EarlyStopping(monitor, patience=patience, mode=monitor_mode(monitor),
-                                              restore_best_weights=True)]
+            mode = monitor_mode(monitor)
+            callbacks.append(_ItemsUAR(trainee, model.class_names, (vx, v_owners, v_labels), batch_size))  # first
+            if reduce_lr_patience:
+                callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=reduce_lr_factor,
+                                                                   patience=reduce_lr_patience, mode=mode))
+            callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=patience, mode=mode,
+                                                           restore_best_weights=True))
         if head_epochs:
             with _only_heads_trainable(model):
                 _compile(trainee, head_learning_rate)
                 trainee.fit(x, y, epochs=head_epochs, batch_size=batch_size, shuffle=True, class_weight=weights,
                             verbose=verbose)
-        _compile(trainee, learning_rate, ema_momentum)
+        _compile(trainee, learning_rate, momentum)
         histories.append(trainee.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
                                      shuffle=True, class_weight=weights, callbacks=callbacks, verbose=verbose))
     return histories[0] if len(histories) == 1 else histories
@@ -187,8 +200,10 @@ def _trainees(model):
 
 
 def _compile(model, learning_rate, ema_momentum=0.0):
-    optimizer = (averaging_optimizer(keras.optimizers.Adam, ema_momentum, learning_rate=learning_rate) if ema_momentum
-                 else keras.optimizers.Adam(learning_rate))
+    """Adam at `learning_rate`, keeping the weights' average at `ema_momentum` per step (a plain mean of the steps
+    until it spans 1 / (1 - ema_momentum)), with cross-entropy and accuracy."""
+    optimizer = (averaging_optimizer(keras.optimizers.Adam, ema_momentum, warm_up="mean", learning_rate=learning_rate)
+                 if ema_momentum else keras.optimizers.Adam(learning_rate))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
