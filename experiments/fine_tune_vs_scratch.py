@@ -7,11 +7,11 @@ corpus's training speakers of the zoo split; the same network (three seeds of th
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
 audio). `--learning-rate`, `--batch-size`, `--epochs`, `--patience`, `--ema-epochs`, `--reduce-lr-patience`,
-`--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults), `--random-init`
-fine-tunes the same network from random weights instead of the pretrained ones (a control), `--scratch-draws N`
-trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed (each seeds Keras
-before the new output layers are made); each setting and seed is an entry of its own in the corpus's results,
-which record the recipe and fine_tune's defaults they were measured with.
+`--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults),
+`--random-init` fine-tunes the same network from random weights instead of the pretrained ones (a control),
+`--scratch-draws N` trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed
+(each seeds Keras before the new output layers are made); each setting and seed is an entry of its own in the
+corpus's results, which record the recipe and fine_tune's defaults they were measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
