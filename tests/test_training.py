@@ -206,8 +206,10 @@ def test_errors_found_while_running_name_the_key(tmp_path, data_root):
         train(tiny(model={"builder": "lenet"}), tmp_path / "a", progress=False)
     with pytest.raises(ConfigError, match="data.corpora"):
         train(tiny(data={"corpora": ["nonexistent"]}), tmp_path / "b", progress=False)
-    with pytest.raises(ConfigError, match="strategy.orthogonal.*no model at"):
+    with pytest.raises(ConfigError, match="strategy.orthogonal.*no model at .*not a keras-ser preset"):
         train(tiny(strategy={"kind": "weight_init", "orthogonal": [str(tmp_path)]}), tmp_path / "c", progress=False)
+    with pytest.raises(ConfigError, match="strategy.orthogonal.*no model at 'no-such-model'.*Known zoo models"):
+        train(tiny(strategy={"kind": "weight_init", "orthogonal": ["no-such-model"]}), tmp_path / "e", progress=False)
     with pytest.raises(ConfigError, match="model.options"):
         train(tiny(model={"options": {"no_such_argument": 1}}), tmp_path / "d", progress=False)
 
@@ -659,6 +661,28 @@ def test_orthogonal_pretraining_then_anti_transfer_and_weight_init(tmp_path, dat
     assert len(stage2.get_weights()) == len(stage1.get_weights())
     for ours, theirs in zip(stage2.get_weights(), stage1.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_weight_init_from_a_seed_ensemble_preset_takes_the_member_of_the_runs_seed(tmp_path, data_root):
+    """A preset (here a folder) as `strategy.orthogonal`: a run with seed 3 starts from member 3 mod 2 = 1."""
+    from keras_ser.layers import conv_layers
+    from keras_ser.presets import AudioPreprocessor, SERClassifier, save_preset
+
+    keras.utils.set_random_seed(0)
+    pair = SERClassifier(["neutral", "angry", "happy", "sad"], name="pair",
+                         network={"builder": "a2", "options": {"filters": 4, "hidden_units": 16}, "members": 2},
+                         preprocessor=AudioPreprocessor(normalizer={"kind": "max", "maximum": 40.0}))
+    folder = save_preset(pair, tmp_path / "pair", metadata={"license": "cc-by-nc-sa-4.0"})
+    frozen = {"kind": "weight_init_frozen", "orthogonal": [str(folder)], "at_layers": [1]}  # conv1 stays as copied
+    train(tiny(seed=3, strategy=frozen, training={"epochs": 1}), tmp_path / "run", progress=False)
+
+    def first_kernel(network):
+        return conv_layers(network)[0].get_weights()[0]
+
+    members = [first_kernel(network) for network in pair.networks]
+    assert not np.array_equal(*members)
+    np.testing.assert_array_equal(first_kernel(load_orthogonal(tmp_path / "run")), members[1])
+    np.testing.assert_array_equal(first_kernel(load_orthogonal(folder, member=3)), members[1])
 
 
 DATA_PARALLEL = textwrap.dedent(

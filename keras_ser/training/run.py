@@ -27,7 +27,7 @@ from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
 from keras_ser.training.losses import accuracy, crossentropy
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
-from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, orthogonal_file, wrap_for_strategy
+from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, orthogonal_source, wrap_for_strategy
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.json"
@@ -98,7 +98,7 @@ def _shown(flat, key):
 def _check_inputs(config):
     """Raise ConfigError unless the model files the run reads (orthogonal models, RH-emo encoder) exist."""
     for path in config.strategy.orthogonal:
-        orthogonal_file(path)
+        orthogonal_source(path)
     if config.data.features == "rhemo" and not Path(config.data.rhemo_model).is_file():
         raise ConfigError("data.rhemo_model", f"no file at '{config.data.rhemo_model}': give the encoder.keras "
                                               "written by `keras-ser rhemo`")
@@ -256,7 +256,8 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         network = build_network(config, data.input_shape, len(data.class_names))
         if init_from is not None:
             network.set_weights(load_orthogonal(init_from).get_weights())  # stage 2 starts from stage 1
-        pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
+        pretrained = (load_orthogonal(config.strategy.orthogonal[0], member=config.seed)
+                      if config.strategy.orthogonal else None)
         trainee = wrap_for_strategy(network, config.strategy, pretrained)
         # Data-parallel replicas each need a non-empty share of every batch.
         parallel = t.distribution != "none"

@@ -16,22 +16,40 @@ def network_of(model):
     return last if isinstance(last, keras.Model) else model
 
 
-def orthogonal_file(path):
-    """The model file of an orthogonal model given as a `.keras` file or a finished run directory."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_FILE
-    if not path.is_file():
+def orthogonal_source(path):
+    """What `strategy.orthogonal` names: ("file", its `.keras` file), for a file or a finished run directory, or
+    ("preset", its folder), for a keras-ser preset (a zoo name, a preset folder or 'hf://org/name')."""
+    from keras_ser.presets.files import PresetError
+    from keras_ser.presets.registry import resolve
+
+    candidate = Path(path)
+    if candidate.is_dir() and (candidate / MODEL_FILE).is_file():
+        return "file", candidate / MODEL_FILE
+    if candidate.is_file():
+        return "file", candidate
+    try:
+        return "preset", resolve(path)
+    except PresetError as error:
         raise ConfigError(
             "strategy.orthogonal",
-            f"no model at '{path}': give a .keras file or the directory of a finished orthogonal-task run",
-        )
-    return path
+            f"no model at '{path}': give a .keras file, the directory of a finished run, or a keras-ser preset "
+            f"(a zoo name such as logmel-cnn-x3, or a preset folder) ({error})",
+        ) from None
 
 
-def load_orthogonal(path):
-    """A pretrained network from a `.keras` file or a finished run directory (its model.keras)."""
-    return network_of(keras.saving.load_model(orthogonal_file(path), compile=False))
+def load_orthogonal(path, member=0):
+    """A pretrained network from a `.keras` file, a finished run directory (its model.keras) or a keras-ser
+    preset; of a seed ensemble preset, its network number `member` modulo the ensemble's size (a run with seed
+    s takes member s)."""
+    kind, found = orthogonal_source(path)
+    if kind == "file":
+        return network_of(keras.saving.load_model(found, compile=False))
+    from keras_ser.presets import load
+
+    networks = load(str(found)).networks
+    if not networks:
+        raise ConfigError("strategy.orthogonal", f"preset '{path}' has no network of its own (only RH-emo's heads)")
+    return networks[member % len(networks)]
 
 
 def initialise_from(model, pretrained):

@@ -77,7 +77,8 @@ def build_trial_model(config, data):
     """The compiled model (network wrapped for its strategy) of one trial's run configuration."""
     keras.utils.set_random_seed(config.seed)
     network = build_network(config, data.input_shape, len(data.class_names))
-    pretrained = load_orthogonal(config.strategy.orthogonal[0]) if config.strategy.orthogonal else None
+    orthogonal = config.strategy.orthogonal
+    pretrained = load_orthogonal(orthogonal[0], member=config.seed) if orthogonal else None
     model = wrap_for_strategy(network, config.strategy, pretrained)
     steps_per_epoch = len(data.train_dataset(config.training.batch_size, seed=config.seed))
     compile_for_training(model, config.optimizer, soft_labels=data.soft_labels, steps_per_epoch=steps_per_epoch)
