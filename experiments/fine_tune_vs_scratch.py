@@ -2,7 +2,8 @@
 
 For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's recipe that was
 trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does
-(new output layers for the corpus's class names, then `model.fine_tune(train, val)`) on the
+(output layers for the corpus's class names, those of the classes it knows kept, then `model.fine_tune(train,
+val)`) on the
 corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
@@ -10,8 +11,9 @@ audio). `--learning-rate`, `--batch-size`, `--epochs`, `--patience`, `--ema-epoc
 `--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults),
 `--random-init` fine-tunes the same network from random weights instead of the pretrained ones (a control),
 `--scratch-draws N` trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed
-(each seeds Keras before the new output layers are made); each setting and seed is an entry of its own in the
-corpus's results, which record the recipe and fine_tune's defaults they were measured with.
+(each seeds Keras before the output layers are made); each setting and seed is an entry of its own in the
+corpus's results, which record the recipe, fine_tune's defaults and how the output layers start (HEAD) they were
+measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
@@ -45,6 +47,7 @@ SEEDS = (0, 1, 2)
 SETTINGS = ("learning_rate", "batch_size", "epochs", "patience", "ema_epochs", "reduce_lr_patience", "head_epochs",
             "class_weight")
 SNIPPET = {name: inspect.signature(fine_tune).parameters[name].default for name in SETTINGS}  # fine_tune's defaults
+HEAD = "known classes kept"  # keras_ser.load(..., class_names=...) since 2026-12-05 (ninth session); before: all new
 
 
 def scratch_config(corpus, seed):
@@ -108,7 +111,7 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
     from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "recipe": recipe,
-                                                                   "snippet": SNIPPET}
+                                                                   "snippet": SNIPPET, "head": HEAD}
     if result.get("recipe") != recipe:  # files before 2026-12-04 recorded the front end alone, as "front_end"
         recorded = result.get("recipe", result.get("front_end", "(not recorded)"))
         raise SystemExit(f"{path} holds results of the recipe {recorded!r}, not today's {recipe!r}: "
@@ -116,6 +119,9 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
     if result.get("snippet") != SNIPPET:  # files before 2026-12-05 fine-tuned at 1e-4, batch 16, patience 3
         raise SystemExit(f"{path} holds results of fine_tune's defaults {result.get('snippet', '(not recorded)')}, "
                          f"not today's {SNIPPET}: pass another --out")
+    if result.get("head") != HEAD:  # files before 2026-12-05 (ninth session) fine-tuned new output layers only
+        raise SystemExit(f"{path} holds results of output layers started as {result.get('head', 'all new')!r}, "
+                         f"not today's {HEAD!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     settings = {**SNIPPET, **(settings or {})}
@@ -129,7 +135,7 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
         if "pretrained_without_corpus" not in result:
             result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(
                 parts["test"], progress=False))
-        # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
+        # as the snippet does: output layers for the corpus's classes, then fine_tune's defaults
         if seed is not None:
             keras.utils.set_random_seed(seed)
         model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))

@@ -285,6 +285,26 @@ def test_new_classes_reinitialise_the_head_of_every_network_of_an_ensemble():
         assert not np.allclose(np.asarray(fresh.kernel), np.asarray(old.kernel))
 
 
+def test_new_classes_keep_the_output_weights_of_the_classes_the_model_knows():
+    model = tiny_classifier(network={**COMPACT, "members": 2}, rhemo=None)
+    new = with_new_head(model, class_names=["sad", "fear", "neutral"])  # known classes, reordered, and a new one
+    for old, fresh in zip(model.head_layers, new.head_layers, strict=True):
+        kernel, bias = np.asarray(fresh.kernel), np.asarray(fresh.bias)
+        np.testing.assert_array_equal(kernel[:, [0, 2]], np.asarray(old.kernel)[:, [3, 0]])
+        np.testing.assert_array_equal(bias[[0, 2]], np.asarray(old.bias)[[3, 0]])
+        assert not np.any(np.all(np.isclose(kernel[:, [1]], np.asarray(old.kernel)), axis=0))  # "fear" is fresh
+    # so a single network ranks the known classes as before: softmax keeps the ratio of their probabilities
+    single = tiny_classifier(network=COMPACT, rhemo=None)
+    audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
+    before = single.predict_on_batch(audio)
+    after = with_new_head(single, class_names=["sad", "fear", "neutral"]).predict_on_batch(audio)
+    np.testing.assert_allclose(after[:, 0] / after[:, 2], before[:, 3] / before[:, 0], rtol=1e-4)
+    # classes given by number alone are new: nothing is kept
+    numbered = with_new_head(single, num_classes=4)
+    assert not np.any(np.all(np.isclose(np.asarray(numbered.head_layers[0].kernel)[:, :, None],
+                                        np.asarray(single.head_layers[0].kernel)[:, None, :]), axis=0))
+
+
 def test_load_with_new_classes(saved):
     _, folder = saved
     model = load(str(folder), num_classes=3)

@@ -42,8 +42,9 @@ def _classifier_from_folder(folder):
 
 
 def with_new_head(model, num_classes=None, class_names=None):
-    """A copy of `model` whose output layers (one per network of an ensemble) are re-initialised for new classes;
-    every other weight is kept."""
+    """A copy of `model` whose output layers (one per network of an ensemble) are made for new classes; every other
+    weight is kept, and so are the output weights of each class that `model` already has (by name, in any order):
+    only new classes start from fresh weights."""
     if class_names is None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -57,6 +58,15 @@ def with_new_head(model, num_classes=None, class_names=None):
     for old_variable, new_variable in zip(model.weights, new.weights, strict=True):
         if id(new_variable) not in head:
             new_variable.assign(old_variable)
+    known = [(new_index, model.class_names.index(name)) for new_index, name in enumerate(class_names)
+             if name in model.class_names]
+    if known:
+        rows, old_rows = (list(indices) for indices in zip(*known))
+        for old_layer, new_layer in zip(model.head_layers, new.head_layers, strict=True):
+            for old_variable, new_variable in zip(old_layer.weights, new_layer.weights, strict=True):
+                values = keras.ops.convert_to_numpy(new_variable).copy()  # the class axis is the last
+                values[..., rows] = keras.ops.convert_to_numpy(old_variable)[..., old_rows]
+                new_variable.assign(values)
     base = getattr(model, "metadata", {}) or {}
     new.metadata = {"base_model": base.get("name", model.name), "license": base.get("license"),
                     "data_licenses": base.get("data_licenses", {})}
@@ -67,7 +77,8 @@ def load(name, num_classes=None, class_names=None, force_download=False):
     """A ready `SERClassifier` from a zoo name, a preset folder or 'hf://org/name'.
 
     With `num_classes` and/or `class_names` the output layer (each network's, in
-    an ensemble) is re-initialised for fine-tuning on new classes. Weights are
+    an ensemble) is made for those classes, for fine-tuning: a class the preset
+    knows (by name) keeps its output weights, others start fresh. Weights are
     checked against the sha256 in metadata.json before loading.
     """
     folder = resolve(name, force_download=force_download)
