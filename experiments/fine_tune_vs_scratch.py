@@ -2,24 +2,24 @@
 
 For each corpus: the three-seed ensemble of recipe_ablation_loco with the zoo default's recipe that was
 trained without it (its leave-one-corpus-out runs, made a preset) is fine-tuned as the README's snippet does
-(output layers for the corpus's class names, those of the classes it knows kept, then `model.fine_tune(train,
-val)`) on the
+(new output layers for the corpus's class names, then `model.fine_tune(train, val)`) on the
 corpus's training speakers of the zoo split; the same network (three seeds of the zoo default's recipe,
 zoo/recipes/logmel-cnn-x3.toml) is trained from scratch on the same speakers, and so is the eGeMAPS baseline
 (linear SVM, global standardisation); all are scored on the corpus's test speakers (the networks from the
 audio). `--learning-rate`, `--batch-size`, `--epochs`, `--patience`, `--ema-epochs`, `--reduce-lr-patience`,
 `--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults),
-`--random-init` fine-tunes the same network from random weights instead of the pretrained ones (a control),
+`--keep-known-classes` loads the model with `keep_known_classes=True` (the output weights of the classes it has
+kept instead of all fresh), `--random-init` fine-tunes the same network from random weights instead of the
+pretrained ones (a control),
 `--scratch-draws N` trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed
-(each seeds Keras before the output layers are made); each setting and seed is an entry of its own in the
-corpus's results, which record the recipe, fine_tune's defaults and how the output layers start (HEAD) they were
-measured with.
+(each seeds Keras before the new output layers are made); each setting and seed is an entry of its own in the
+corpus's results, which record the recipe and fine_tune's defaults they were measured with.
 Results go to OUT/<corpus>.json and a table on stdout.
 
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
         [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-4] [--head-epochs 5] [--seeds 0 1 2]
         [--epochs 20] [--patience 3] [--batch-size 16] [--ema-epochs 0] [--reduce-lr-patience 0]
-        [--class-weight balanced] [--scratch-draws 3] [--random-init]
+        [--class-weight balanced] [--keep-known-classes] [--scratch-draws 3] [--random-init]
 """
 
 import argparse
@@ -47,7 +47,6 @@ SEEDS = (0, 1, 2)
 SETTINGS = ("learning_rate", "batch_size", "epochs", "patience", "ema_epochs", "reduce_lr_patience", "head_epochs",
             "class_weight")
 SNIPPET = {name: inspect.signature(fine_tune).parameters[name].default for name in SETTINGS}  # fine_tune's defaults
-HEAD = "known classes kept"  # keras_ser.load(..., class_names=...) since 2026-12-05 (ninth session); before: all new
 
 
 def scratch_config(corpus, seed):
@@ -77,12 +76,13 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(settings, seed=None, random_init=False):
+def fine_tuned_key(settings, seed=None, random_init=False, keep_known_classes=False):
     """The results key of fine-tuning with `settings` (fine_tune's arguments among SETTINGS; the snippet's where
-    absent) and `seed`, from the pretrained weights or (`random_init`) from random ones: "fine_tuned" with the
-    snippet's settings, unseeded, from the pretrained weights."""
+    absent) and `seed`, from the pretrained weights or (`random_init`) from random ones, the known classes' output
+    weights kept or not: "fine_tuned" with the snippet's settings, unseeded, from the pretrained weights."""
     key = "fine_tuned" + "".join(f"_{name}{value:g}" if isinstance(value, (int, float)) else f"_{name}-{value}"
                                  for name, value in settings.items() if value != SNIPPET[name])
+    key += "_known_classes_kept" if keep_known_classes else ""
     key += "_random_init" if random_init else ""
     return key if seed is None else f"{key}_seed{seed}"
 
@@ -106,12 +106,13 @@ def scratch_cell(result, draws):
     return cell if draws == 1 else cell + " (" + ", ".join(f"{100 * score['uar']:.1f}" for score in found) + ")"
 
 
-def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, random_init=False):
+def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, random_init=False,
+            keep_known_classes=False):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
     from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
     result = json.loads(path.read_text()) if path.is_file() else {"corpus": corpus, "recipe": recipe,
-                                                                   "snippet": SNIPPET, "head": HEAD}
+                                                                   "snippet": SNIPPET}
     if result.get("recipe") != recipe:  # files before 2026-12-04 recorded the front end alone, as "front_end"
         recorded = result.get("recipe", result.get("front_end", "(not recorded)"))
         raise SystemExit(f"{path} holds results of the recipe {recorded!r}, not today's {recipe!r}: "
@@ -119,13 +120,10 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
     if result.get("snippet") != SNIPPET:  # files before 2026-12-05 fine-tuned at 1e-4, batch 16, patience 3
         raise SystemExit(f"{path} holds results of fine_tune's defaults {result.get('snippet', '(not recorded)')}, "
                          f"not today's {SNIPPET}: pass another --out")
-    if result.get("head") != HEAD:  # files before 2026-12-05 (ninth session) fine-tuned new output layers only
-        raise SystemExit(f"{path} holds results of output layers started as {result.get('head', 'all new')!r}, "
-                         f"not today's {HEAD!r}: pass another --out")
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     settings = {**SNIPPET, **(settings or {})}
-    fine_tuned = fine_tuned_key(settings, seed, random_init)
+    fine_tuned = fine_tuned_key(settings, seed, random_init, keep_known_classes)
     if fine_tuned not in result:
         loco = [runs_dir / LOCO_EXPERIMENT / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
@@ -135,10 +133,11 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
         if "pretrained_without_corpus" not in result:
             result["pretrained_without_corpus"] = scores(load(str(folder / "pretrained")).evaluate_items(
                 parts["test"], progress=False))
-        # as the snippet does: output layers for the corpus's classes, then fine_tune's defaults
+        # as the snippet does: new output layers for the corpus's classes, then fine_tune's defaults
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}))
+        model = load(str(folder / "pretrained"), class_names=sorted({item.canonical for item in parts["train"]}),
+                     keep_known_classes=keep_known_classes)
         if random_init:  # the control: the same network and fine-tuning, without what pretraining learnt
             model = type(model).from_config(model.get_config())
         histories = model.fine_tune(parts["train"], parts["val"], progress=False, **settings)  # one per member
@@ -182,6 +181,8 @@ def main():
                                 help=f"fine_tune's {name} (default: the snippet's, {default:g})")
     parser.add_argument("--class-weight", choices=["balanced"], default=SNIPPET["class_weight"],
                         help="fine_tune's class_weight (default: the snippet's, None)")
+    parser.add_argument("--keep-known-classes", action="store_true",
+                        help="load with keep_known_classes=True: the classes the model has keep their output weights")
     parser.add_argument("--random-init", action="store_true",
                         help="fine-tune the pretrained model's network from random weights instead (a control)")
     parser.add_argument("--scratch-draws", type=int, default=1,
@@ -194,10 +195,11 @@ def main():
     print("|---|---|---|---|---|")
     for corpus in args.corpora:
         for seed in args.seeds:
-            r = compare(corpus, args.runs_dir, args.out, settings, seed, args.scratch_draws, args.random_init)
+            r = compare(corpus, args.runs_dir, args.out, settings, seed, args.scratch_draws, args.random_init,
+                        args.keep_known_classes)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
-                                 fine_tuned_key(settings, seed, args.random_init),
+                                 fine_tuned_key(settings, seed, args.random_init, args.keep_known_classes),
                                  "egemaps")]
             cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)

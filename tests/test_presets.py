@@ -285,9 +285,14 @@ def test_new_classes_reinitialise_the_head_of_every_network_of_an_ensemble():
         assert not np.allclose(np.asarray(fresh.kernel), np.asarray(old.kernel))
 
 
-def test_new_classes_keep_the_output_weights_of_the_classes_the_model_knows():
+def test_known_classes_can_keep_their_output_weights():
     model = tiny_classifier(network={**COMPACT, "members": 2}, rhemo=None)
-    new = with_new_head(model, class_names=["sad", "fear", "neutral"])  # known classes, reordered, and a new one
+    names = ["sad", "fear", "neutral"]  # known classes, reordered, and a new one
+    fresh_head = with_new_head(model, class_names=names)  # by default every output weight starts fresh
+    for old, fresh in zip(model.head_layers, fresh_head.head_layers, strict=True):
+        assert not np.any(np.all(np.isclose(np.asarray(fresh.kernel)[:, :, None], np.asarray(old.kernel)[:, None, :]),
+                                 axis=0))
+    new = with_new_head(model, class_names=names, keep_known_classes=True)
     for old, fresh in zip(model.head_layers, new.head_layers, strict=True):
         kernel, bias = np.asarray(fresh.kernel), np.asarray(fresh.bias)
         np.testing.assert_array_equal(kernel[:, [0, 2]], np.asarray(old.kernel)[:, [3, 0]])
@@ -297,12 +302,21 @@ def test_new_classes_keep_the_output_weights_of_the_classes_the_model_knows():
     single = tiny_classifier(network=COMPACT, rhemo=None)
     audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
     before = single.predict_on_batch(audio)
-    after = with_new_head(single, class_names=["sad", "fear", "neutral"]).predict_on_batch(audio)
+    after = with_new_head(single, class_names=names, keep_known_classes=True).predict_on_batch(audio)
     np.testing.assert_allclose(after[:, 0] / after[:, 2], before[:, 3] / before[:, 0], rtol=1e-4)
-    # classes given by number alone are new: nothing is kept
-    numbered = with_new_head(single, num_classes=4)
-    assert not np.any(np.all(np.isclose(np.asarray(numbered.head_layers[0].kernel)[:, :, None],
-                                        np.asarray(single.head_layers[0].kernel)[:, None, :]), axis=0))
+
+
+def test_keeping_known_classes_needs_class_names_the_model_has(saved):
+    model, folder = saved
+    with pytest.raises(ValueError, match=r"needs class_names that the model has; it has \['neutral'"):
+        with_new_head(model, class_names=["calm", "tense"], keep_known_classes=True)
+    with pytest.raises(ValueError, match="needs class_names that the model has"):
+        with_new_head(model, num_classes=3, keep_known_classes=True)
+    with pytest.raises(ValueError, match="give class_names too"):
+        load(str(folder), keep_known_classes=True)
+    kept = load(str(folder), class_names=["angry", "calm"], keep_known_classes=True)
+    np.testing.assert_array_equal(np.asarray(kept.head_layers[0].kernel)[:, 0],
+                                  np.asarray(model.head_layers[0].kernel)[:, 1])
 
 
 def test_load_with_new_classes(saved):

@@ -185,7 +185,7 @@ class SERClassifier(keras.Model):
 
     @property
     def head_layers(self):
-        """The output layers that `keras_ser.load(..., num_classes=...)` makes for new classes: each network's,
+        """The output layers whose weights `keras_ser.load(..., num_classes=...)` re-initialises: each network's,
         else RH-emo's emotion head's."""
         owners = self.networks or [self.get_layer("rhemo_emotion_head")]
         return [owner.get_layer("predictions") for owner in owners]

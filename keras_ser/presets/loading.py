@@ -41,10 +41,13 @@ def _classifier_from_folder(folder):
         raise PresetError(f"'{Path(folder) / CONFIG_FILE}' does not describe a buildable model: {error}") from None
 
 
-def with_new_head(model, num_classes=None, class_names=None):
-    """A copy of `model` whose output layers (one per network of an ensemble) are made for new classes; every other
-    weight is kept, and so are the output weights of each class that `model` already has (by name, in any order):
-    only new classes start from fresh weights."""
+def with_new_head(model, num_classes=None, class_names=None, keep_known_classes=False):
+    """A copy of `model` whose output layers (one per network of an ensemble) start fresh for new classes; every
+    other weight is kept. `keep_known_classes`: each of `class_names` that `model` already has (by name, in any
+    order) keeps its output weights, so that only the others start fresh."""
+    if keep_known_classes and not set(class_names or ()) & set(model.class_names):
+        raise ValueError(f"keep_known_classes needs class_names that the model has; it has {model.class_names}, "
+                         f"got {class_names!r}")
     if class_names is None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
@@ -58,9 +61,9 @@ def with_new_head(model, num_classes=None, class_names=None):
     for old_variable, new_variable in zip(model.weights, new.weights, strict=True):
         if id(new_variable) not in head:
             new_variable.assign(old_variable)
-    known = [(new_index, model.class_names.index(name)) for new_index, name in enumerate(class_names)
-             if name in model.class_names]
-    if known:
+    if keep_known_classes:
+        known = [(new_index, model.class_names.index(name)) for new_index, name in enumerate(class_names)
+                 if name in model.class_names]
         rows, old_rows = (list(indices) for indices in zip(*known))
         for old_layer, new_layer in zip(model.head_layers, new.head_layers, strict=True):
             for old_variable, new_variable in zip(old_layer.weights, new_layer.weights, strict=True):
@@ -73,14 +76,16 @@ def with_new_head(model, num_classes=None, class_names=None):
     return new
 
 
-def load(name, num_classes=None, class_names=None, force_download=False):
+def load(name, num_classes=None, class_names=None, force_download=False, *, keep_known_classes=False):
     """A ready `SERClassifier` from a zoo name, a preset folder or 'hf://org/name'.
 
     With `num_classes` and/or `class_names` the output layer (each network's, in
-    an ensemble) is made for those classes, for fine-tuning: a class the preset
-    knows (by name) keeps its output weights, others start fresh. Weights are
-    checked against the sha256 in metadata.json before loading.
+    an ensemble) is re-initialised for fine-tuning on those classes; with
+    `keep_known_classes`, a class the preset has (by name) keeps its output
+    weights. Weights are checked against the sha256 in metadata.json before loading.
     """
+    if keep_known_classes and class_names is None:
+        raise ValueError("keep_known_classes matches the output layers' classes by name: give class_names too")
     folder = resolve(name, force_download=force_download)
     metadata = read_json(folder, METADATA_FILE)
     verify_weights(folder, metadata)
@@ -91,7 +96,7 @@ def load(name, num_classes=None, class_names=None, force_download=False):
         raise PresetError(f"'{folder / WEIGHTS_FILE}' does not fit the model of {CONFIG_FILE}: {error}") from None
     model.metadata = metadata
     if num_classes is not None or class_names is not None:
-        return with_new_head(model, num_classes, class_names)
+        return with_new_head(model, num_classes, class_names, keep_known_classes)
     return model
 
 
