@@ -136,14 +136,10 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
-    if not isinstance(head_epochs, (int, np.integer)) or isinstance(head_epochs, bool) or head_epochs < 0:
-        raise ValueError(f"head_epochs must be a whole number of epochs >= 0, got {head_epochs!r}")
+    _check_whole_epochs("head_epochs", head_epochs)
     if isinstance(ema_epochs, bool) or not isinstance(ema_epochs, (int, float)) or not ema_epochs >= 0:
         raise ValueError(f"ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got {ema_epochs!r}")
-    if isinstance(reduce_lr_patience, bool) or not isinstance(reduce_lr_patience, (int, np.integer)) \
-            or reduce_lr_patience < 0:
-        raise ValueError(f"reduce_lr_patience must be a whole number of epochs >= 0 (0: never), "
-                         f"got {reduce_lr_patience!r}")
+    _check_whole_epochs("reduce_lr_patience", reduce_lr_patience, " (0: never)")
     if isinstance(reduce_lr_factor, bool) or not isinstance(reduce_lr_factor, (int, float)) \
             or not 0 < reduce_lr_factor < 1:
         raise ValueError(f"reduce_lr_factor must be between 0 and 1, exclusive, got {reduce_lr_factor!r}")
@@ -188,6 +184,12 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
         histories.append(trainee.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
                                      shuffle=True, class_weight=weights, callbacks=callbacks, verbose=verbose))
     return histories[0] if len(histories) == 1 else histories
+
+
+def _check_whole_epochs(name, value, note=""):
+    """Raise ValueError naming `name` unless `value` is a whole number (not a bool) >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a whole number of epochs >= 0{note}, got {value!r}")
 
 
 def _trainees(model):

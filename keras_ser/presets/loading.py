@@ -45,7 +45,9 @@ def with_new_head(model, num_classes=None, class_names=None, keep_known_classes=
     """A copy of `model` whose output layers (one per network of an ensemble) start fresh for new classes; every
     other weight is kept. `keep_known_classes`: each of `class_names` that `model` already has (by name, in any
     order) keeps its output weights, so that only the others start fresh."""
-    if keep_known_classes and not set(class_names or ()) & set(model.class_names):
+    known = [(new_index, model.class_names.index(name)) for new_index, name in enumerate(class_names or ())
+             if keep_known_classes and name in model.class_names]  # (new row, old row) of each class kept
+    if keep_known_classes and not known:
         raise ValueError(f"keep_known_classes needs class_names that the model has; it has {model.class_names}, "
                          f"got {class_names!r}")
     if class_names is None:
@@ -61,9 +63,7 @@ def with_new_head(model, num_classes=None, class_names=None, keep_known_classes=
     for old_variable, new_variable in zip(model.weights, new.weights, strict=True):
         if id(new_variable) not in head:
             new_variable.assign(old_variable)
-    if keep_known_classes:
-        known = [(new_index, model.class_names.index(name)) for new_index, name in enumerate(class_names)
-                 if name in model.class_names]
+    if known:
         rows, old_rows = (list(indices) for indices in zip(*known))
         for old_layer, new_layer in zip(model.head_layers, new.head_layers, strict=True):
             for old_variable, new_variable in zip(old_layer.weights, new_layer.weights, strict=True):
