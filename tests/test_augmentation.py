@@ -55,7 +55,8 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
     config = tiny()
     assert (config.data.crops, config.training.augment, config.training.balance) == ("fixed", {}, "none")
     assert not Augmentation.from_table({}).active and Augmentation.from_table(ALL_ON).active
-    every = tiny(training={"augment": {**ALL_ON, "speed": [0.9, 1.0, 1.1]}, "balance": "class"},
+    every = tiny(training={"augment": {**ALL_ON, "speed": [0.9, 1.0, 1.1]}, "balance": "class",
+                           "balance_from_epoch": 2},
                  data={"crops": "random"})
     assert config_from_dict(tomllib.loads(dump_toml(every))) == every
     clip = tmp_path / "a.wav"
@@ -85,6 +86,11 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
         ({"data": {"crops": "random"}, "training": {"augment": {"speed": [90, 110]}}}, "training.augment.speed",
          "between 0.5 and 2.0"),
         ({"training": {"augment": {"mixup_alpha": 0}}}, "training.augment.mixup_alpha", "positive number"),
+        ({"training": {"balance": "corpus_class", "balance_from_epoch": -1}}, "training.balance_from_epoch",
+         "whole number of epochs >= 0"),
+        ({"training": {"balance": "corpus_class", "balance_from_epoch": 2.5}}, "training.balance_from_epoch",
+         "got 2.5"),
+        ({"training": {"balance_from_epoch": 3}}, "training.balance_from_epoch", "set training.balance too"),
         ({"training": {"augment": {"frequency_warp": 0.5}}}, "training.augment.frequency_warp",
          "between 0 and 0.5 .*got 0.5"),
         ({"training": {"augment": {"frequency_warp": True}}}, "training.augment.frequency_warp", "got True"),
@@ -293,6 +299,28 @@ def test_balanced_epochs_draw_corpus_and_class_groups_in_equal_shares():
     assert all(abs(share - 0.25) < 0.03 for share in shares.values()), shares  # 5 standard deviations
 
 
+def test_balanced_draws_can_start_at_a_later_epoch_also_after_a_resume():
+    source = WindowSource(FeatureSet(np.zeros((40, 1, 1, 1), np.float16), np.arange(40), [None] * 40))
+    weights = np.zeros(40)
+    weights[7] = 1.0  # every balanced draw is example 7
+    data = TrainingDataset(source, np.arange(40), batch_size=8, weights=weights, weights_from_epoch=2)  # label: index
+
+    def epoch_examples():
+        return np.sort(np.concatenate([data[i][1] for i in range(len(data))]))
+
+    for epoch in range(4):
+        expected = np.arange(40) if epoch < 2 else np.full(40, 7)  # shuffled, each example once; then drawn
+        np.testing.assert_array_equal(epoch_examples(), expected)
+        data.on_epoch_end()
+    resumed = TrainingDataset(source, np.arange(40), batch_size=8, weights=weights, weights_from_epoch=2)
+    first = [resumed[i][1] for i in range(len(resumed))]
+    resumed.at_epoch(0)  # where it is: the batches stay
+    assert all(np.array_equal(resumed[i][1], batch) for i, batch in enumerate(first))
+    resumed.at_epoch(3)
+    np.testing.assert_array_equal(np.concatenate([resumed[i][1] for i in range(len(resumed))]), np.full(40, 7))
+    assert resumed.epoch == 3
+
+
 def test_per_corpus_batches_never_mix_corpora_and_keep_every_example_or_each_corpus_share():
     corpora = np.array(["a"] * 50 + ["b"] * 23 + ["c"] * 7)
     source = WindowSource(FeatureSet(np.zeros((80, 1, 1, 1), np.float16), np.arange(80), [None] * 80))
@@ -323,7 +351,7 @@ def test_per_corpus_batches_never_mix_corpora_and_keep_every_example_or_each_cor
 
 # --- end to end on real clips ---------------------------------------------------------------------
 
-def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp_path, corpus_root):
+def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp_path, corpus_root, monkeypatch):
     from keras_ser.models import a2
     from keras_ser.training import train
     from keras_ser.training.data import prepare_data
@@ -333,13 +361,16 @@ def test_a_run_with_every_option_trains_and_evaluation_data_stay_unaugmented(tmp
     for name in RUN_FILES:
         (tmp_path / "emodb" / "wav" / f"{name}.flac").symlink_to(corpus_root("emodb") / "wav" / f"{name}.flac")
     config = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random", "crops": "random"},
-                  training={"epochs": 1, "balance": "corpus_class", "batches": "per_corpus",
+                  training={"epochs": 2, "balance": "corpus_class", "balance_from_epoch": 1, "batches": "per_corpus",
                             "augment": {**ALL_ON, "speed": [0.9, 1.0, 1.1]}})
+    read_in, read = set(), TrainingDataset.__getitem__
+    monkeypatch.setattr(TrainingDataset, "__getitem__", lambda self, index: read_in.add(self.epoch) or read(self, index))
     metrics = train(config, tmp_path / "run", progress=False)
-    assert metrics["epochs_run"] == 1
+    assert metrics["epochs_run"] == 2
+    assert read_in == {0, 1}  # epoch k reads epoch k's draws (Keras's fit advances a dataset once before the first)
     plain = prepare_data(tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random"}).data, progress=False)
     augmented = prepare_data(config.data, progress=False, training=config.training)
-    assert plain.loader is None and augmented.soft_labels
+    assert plain.loader is None and augmented.soft_labels and augmented.loader.weights_from_epoch == 1
     one_corpus = tiny(data={"root": str(tmp_path), "max_items": 0, "split": "random"},
                       training={"batches": "per_corpus"})
     assert prepare_data(one_corpus.data, progress=False, training=one_corpus.training).loader.groups is not None

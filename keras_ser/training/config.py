@@ -124,6 +124,7 @@ class TrainingConfig:
     distribution: str = "none"
     augment: dict = dataclasses.field(default_factory=dict)  # keras_ser.training.augmentation; absent keys: off
     balance: str = "none"  # "class", "corpus_class(_sqrt)": see training/sampling.py
+    balance_from_epoch: int = 0  # > 0: the epochs before this one (counted from 0) shuffle instead of balancing
     batches: str = "mixed"  # "per_corpus": no batch mixes corpora (training/sampling.py)
 
 
@@ -218,6 +219,14 @@ class RunConfig:
         _positive("training.patience", t.patience, integer=True)
         if not (isinstance(t.reduce_lr_patience, int) and t.reduce_lr_patience >= 0):
             raise ConfigError("training.reduce_lr_patience", f"must be 0 (off) or more, got {t.reduce_lr_patience!r}")
+        if isinstance(t.balance_from_epoch, bool) or not isinstance(t.balance_from_epoch, int) \
+                or t.balance_from_epoch < 0:
+            raise ConfigError("training.balance_from_epoch",
+                              f"must be a whole number of epochs >= 0 (0: balanced from the first), got "
+                              f"{t.balance_from_epoch!r}")
+        if t.balance_from_epoch and t.balance == "none":
+            raise ConfigError("training.balance_from_epoch", "says when balanced draws start, but training.balance is "
+                                                             "\"none\": set training.balance too, or leave this at 0")
         if not 0 < t.reduce_lr_factor < 1:
             raise ConfigError("training.reduce_lr_factor", f"must be between 0 and 1, exclusive, got {t.reduce_lr_factor!r}")
         if not _is_non_negative(t.minutes):

@@ -209,7 +209,7 @@ def _training_loader(data, training, chosen, front_end, train_windows, cache_dir
     groups = balance_groups(balance, corpora, labels)
     weights = None if groups is None else balanced_weights(groups, SHARE_EXPONENTS[balance])
     return TrainingLoader(source, labels, weights, augmentation, front_end.stft, len(chosen.class_names),
-                          corpora if per_corpus else None)
+                          corpora if per_corpus else None, training.balance_from_epoch if training else 0)
 
 
 def prepare_data(data, seed=0, cache_dir=None, progress=True, training=None):

@@ -78,7 +78,8 @@ class TrainingDataset(keras.utils.PyDataset):
 
     Batch `index` of epoch `epoch` depends only on (seed, epoch, index), so a seed gives the
     same batches whatever order they are read in. `weights` (one per example) draw each epoch's
-    examples with replacement, else every example comes once, shuffled; with `groups` (one name per
+    examples with replacement from epoch `weights_from_epoch` on (counted from 0), else every example comes once,
+    shuffled; with `groups` (one name per
     example, e.g. its corpus) no batch mixes two groups. `transform` (the
     normaliser) runs between the spectrogram and input augmentations; `stft` is the features'
     front end (gain and noise undo its compression). Labels are integers, or soft
@@ -86,7 +87,8 @@ class TrainingDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, source, labels, batch_size, seed=0, weights=None, augmentation=Augmentation(),
-                 stft=STFTSettings(), num_classes=None, transform=None, drop_remainder=False, groups=None, **kwargs):
+                 stft=STFTSettings(), num_classes=None, transform=None, drop_remainder=False, groups=None,
+                 weights_from_epoch=0, **kwargs):
         super().__init__(**kwargs)
         labels = np.asarray(labels)
         if len(labels) != len(source):
@@ -98,14 +100,16 @@ class TrainingDataset(keras.utils.PyDataset):
         self.num_classes = num_classes if num_classes is not None else int(labels.max()) + 1
         self.transform, self.drop_remainder = transform, drop_remainder
         self.groups = None if groups is None else np.asarray(groups)
+        self.weights_from_epoch = weights_from_epoch
         if self.groups is not None and len(self.groups) != len(labels):
             raise ValueError(f"got {len(self.groups)} groups for {len(labels)} examples")
         self.epoch = 0
         self._batches = self._draw()
 
     def _draw(self):
+        weights = self.weights if self.epoch >= self.weights_from_epoch else None
         return epoch_batches(np.random.default_rng([self.seed, self.epoch]), len(self.labels), self.batch_size,
-                             self.weights, self.groups, self.drop_remainder)
+                             weights, self.groups, self.drop_remainder)
 
     def __len__(self):
         return len(self._batches)
@@ -119,8 +123,13 @@ class TrainingDataset(keras.utils.PyDataset):
         return self.augmentation.inputs(np.asarray(x, np.float32), self.labels[examples], rng, self.num_classes)
 
     def on_epoch_end(self):
-        self.epoch += 1
-        self._batches = self._draw()
+        self.at_epoch(self.epoch + 1)
+
+    def at_epoch(self, epoch):
+        """Make the batches those of `epoch` (from 0), as a training resumed at that epoch needs."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._batches = self._draw()
 
 
 @dataclasses.dataclass
@@ -134,10 +143,11 @@ class TrainingLoader:
     stft: object  # the STFTSettings of the features
     num_classes: int
     groups: np.ndarray | None = None  # each example's corpus when batches must not mix corpora, else None
+    weights_from_epoch: int = 0  # the first epoch (from 0) drawn by `weights`; the ones before shuffle
 
     def dataset(self, batch_size, seed=0, transform=None, drop_remainder=False):
         return TrainingDataset(self.source, self.labels, batch_size, seed, self.weights, self.augmentation, self.stft,
-                               self.num_classes, transform, drop_remainder, self.groups)
+                               self.num_classes, transform, drop_remainder, self.groups, self.weights_from_epoch)
 
 
 def silence(stft):
