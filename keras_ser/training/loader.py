@@ -78,11 +78,10 @@ class TrainingDataset(keras.utils.PyDataset):
 
     Batch `index` of epoch `epoch` depends only on (seed, epoch, index), so a seed gives the
     same batches whatever order they are read in. `weights` (one per example) draw each epoch's
-    examples with replacement from epoch `weights_from_epoch` on (counted from 0), else every example comes once,
-    shuffled; with `groups` (one name per
-    example, e.g. its corpus) no batch mixes two groups. `transform` (the
-    normaliser) runs between the spectrogram and input augmentations; `stft` is the features'
-    front end (gain and noise undo its compression). Labels are integers, or soft
+    examples with replacement from epoch `weights_from_epoch` on (counted from 0), else every example
+    comes once, shuffled; with `groups` (one name per example, e.g. its corpus) no batch mixes two
+    groups. `transform` (the normaliser) runs between the spectrogram and input augmentations; `stft`
+    is the features' front end (gain and noise undo its compression). Labels are integers, or soft
     (examples, num_classes) rows with mixup.
     """
 

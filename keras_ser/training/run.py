@@ -278,7 +278,8 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         verbose="auto" if progress else 0,
         callbacks=[
             *averaged_weights(config.optimizer),  # first: every later callback sees the averaged weights
-            # A resumed run draws the batches of the epoch it resumes at, not those of its first.
+            # Each epoch reads its own draws: fit advances the dataset once before the first epoch, and a resumed
+            # run's dataset is new, so its own count would start again.
             *([keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: train_data.at_epoch(epoch))]
               if hasattr(train_data, "at_epoch") else []),
             ValidationUAR(data, t.batch_size),  # first after it: later callbacks see `val_uar` in the logs
