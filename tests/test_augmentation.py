@@ -22,7 +22,7 @@ from keras_ser.training.augmentation import (
     mixup,
     warp_frequencies,
 )
-from keras_ser.training.loader import CropSource, TrainingDataset, WindowSource, silence
+from keras_ser.training.loader import CropSource, TrainingDataset, WindowSource, epoch_draws, silence
 from keras_ser.training.sampling import balance_groups, balanced_weights, epoch_batches, epoch_order
 
 from test_front_end_options import RUN_FILES
@@ -319,6 +319,26 @@ def test_balanced_draws_can_start_at_a_later_epoch_also_after_a_resume():
     resumed.at_epoch(3)
     np.testing.assert_array_equal(np.concatenate([resumed[i][1] for i in range(len(resumed))]), np.full(40, 7))
     assert resumed.epoch == 3
+
+
+def test_fit_reads_each_epochs_own_draws_with_epoch_draws_also_from_a_later_initial_epoch(monkeypatch):
+    import keras
+
+    source = WindowSource(FeatureSet(np.zeros((16, 2, 2, 1), np.float16), np.arange(16), [None] * 16))
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(16)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    read_in, training, read = [], [], TrainingDataset.__getitem__
+    monkeypatch.setattr(TrainingDataset, "__getitem__", lambda self, index: training and read_in.append(self.epoch)
+                        or read(self, index))  # reads once training has begun, not fit's look at the first batch
+    started = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: training.append(epoch))
+    assert epoch_draws(np.zeros(3)) == []  # other data: nothing to follow
+    for initial_epoch, expected in ((0, {0, 1}), (1, {1, 2})):  # a fresh fit, and one continued as Hyperband does
+        data = TrainingDataset(source, np.arange(16), batch_size=8)  # label: index
+        read_in.clear()
+        training.clear()
+        model.fit(data, epochs=initial_epoch + 2, initial_epoch=initial_epoch,
+                  callbacks=[*epoch_draws(data), started], shuffle=False, verbose=0)
+        assert set(read_in) == expected
 
 
 def test_per_corpus_batches_never_mix_corpora_and_keep_every_example_or_each_corpus_share():

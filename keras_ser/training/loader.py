@@ -131,6 +131,14 @@ class TrainingDataset(keras.utils.PyDataset):
             self._batches = self._draw()
 
 
+def epoch_draws(dataset):
+    """The `fit` callbacks that make a TrainingDataset read each epoch's own draws ([] for other data): `fit`
+    advances a dataset once before its first epoch, and a resumed run, or a fit from `initial_epoch`, gets a new one."""
+    if not isinstance(dataset, TrainingDataset):
+        return []
+    return [keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: dataset.at_epoch(epoch))]
+
+
 @dataclasses.dataclass
 class TrainingLoader:
     """What the training batches are made of, beside the normaliser; `dataset` makes them."""

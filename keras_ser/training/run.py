@@ -25,6 +25,7 @@ from keras_ser.training.callbacks import ResumableEarlyStopping, ResumableReduce
 from keras_ser.training.config import BASELINE_BUILDER, ConfigError, RunConfig, config_from_dict, dump_toml, read_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.evaluation import evaluate_part
+from keras_ser.training.loader import epoch_draws
 from keras_ser.training.losses import accuracy, crossentropy
 from keras_ser.training.plots import plot_confusion_matrix, plot_history
 from keras_ser.training.strategies import MODEL_FILE, load_orthogonal, orthogonal_source, wrap_for_strategy
@@ -278,10 +279,7 @@ def _train(config, run_dir, callbacks, cache_dir, progress, restart):
         verbose="auto" if progress else 0,
         callbacks=[
             *averaged_weights(config.optimizer),  # first: every later callback sees the averaged weights
-            # Each epoch reads its own draws: fit advances the dataset once before the first epoch, and a resumed
-            # run's dataset is new, so its own count would start again.
-            *([keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: train_data.at_epoch(epoch))]
-              if hasattr(train_data, "at_epoch") else []),
+            *epoch_draws(train_data),
             ValidationUAR(data, t.batch_size),  # first after it: later callbacks see `val_uar` in the logs
             # Before the backup, so a reduced learning rate is in it, and before the log, which records it.
             *([ResumableReduceLROnPlateau(run_dir / CHECKPOINTS, monitor=t.monitor, factor=t.reduce_lr_factor,

@@ -9,6 +9,7 @@ from keras_ser.layers import conv_layers
 from keras_ser.training.config import ConfigError
 from keras_ser.training.averaging import averaged_weights
 from keras_ser.training.callbacks import VAL_UAR, ValidationUAR, monitor_mode
+from keras_ser.training.loader import epoch_draws
 from keras_ser.training.run import build_network, compile_for_training
 from keras_ser.training.strategies import load_orthogonal, wrap_for_strategy
 
@@ -89,15 +90,16 @@ def fit_trial_model(config, model, data, callbacks=(), epochs=None, initial_epoc
     """Fit with early stopping as `config.training` says; every epoch's logs carry `val_uar`."""
     t = config.training
     stopper = keras.callbacks.EarlyStopping(t.monitor, patience=t.patience, mode=monitor_mode(t.monitor))
+    train_data = data.train_dataset(t.batch_size, seed=config.seed)
     return model.fit(
-        data.train_dataset(t.batch_size, seed=config.seed),
+        train_data,
         validation_data=data.arrays("val"),
         shuffle=False,  # the dataset shuffles itself, seeded
         epochs=epochs or t.epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[*averaged_weights(config.optimizer), ValidationUAR(data, t.batch_size), stopper, *_reduce_lr(t),
-                   *callbacks],
+        callbacks=[*averaged_weights(config.optimizer), *epoch_draws(train_data), ValidationUAR(data, t.batch_size),
+                   stopper, *_reduce_lr(t), *callbacks],
         **kwargs,
     )
 
