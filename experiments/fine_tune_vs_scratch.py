@@ -10,7 +10,8 @@ audio). `--learning-rate`, `--batch-size`, `--epochs`, `--patience`, `--ema-epoc
 `--head-epochs` and `--class-weight` fine-tune with another value than the snippet's (fine_tune's defaults),
 `--keep-known-classes` loads the model with `keep_known_classes=True` (the output weights of the classes it has
 kept instead of all fresh), `--random-init` fine-tunes the same network from random weights instead of the
-pretrained ones (a control),
+pretrained ones (a control), `--fresh-batch-norm` starts its batch normalisation afresh (scale 1, offset 0,
+moving statistics 0 and 1; the conv kernels kept, as `strategy.kind = "weight_init"` does),
 `--scratch-draws N` trains N ensembles from scratch (seeds 0-2, 3-5, ...), and `--seeds` fine-tunes once per seed
 (each seeds Keras before the new output layers are made); each setting and seed is an entry of its own in the
 corpus's results, which record the recipe and fine_tune's defaults they were measured with.
@@ -19,7 +20,7 @@ Results go to OUT/<corpus>.json and a table on stdout.
     python experiments/fine_tune_vs_scratch.py [--corpora emodb ravdess] [--runs-dir runs]
         [--out runs/fine_tune_vs_scratch] [--learning-rate 1e-4] [--head-epochs 5] [--seeds 0 1 2]
         [--epochs 20] [--patience 3] [--batch-size 16] [--ema-epochs 0] [--reduce-lr-patience 0]
-        [--class-weight balanced] [--keep-known-classes] [--scratch-draws 3] [--random-init]
+        [--class-weight balanced] [--keep-known-classes] [--scratch-draws 3] [--random-init] [--fresh-batch-norm]
 """
 
 import argparse
@@ -76,13 +77,25 @@ def scores(metrics):
     return {"accuracy": metrics["accuracy"], "uar": metrics["uar"]}
 
 
-def fine_tuned_key(settings, seed=None, random_init=False, keep_known_classes=False):
+def reset_batch_norm(model):
+    """Start every batch normalisation layer of the model's networks afresh, from its initialisers."""
+    for network in model.networks:
+        for layer in network.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                for name in ("gamma", "beta", "moving_mean", "moving_variance"):
+                    variable = getattr(layer, name)
+                    if variable is not None:
+                        variable.assign(getattr(layer, f"{name}_initializer")(variable.shape))
+
+
+def fine_tuned_key(settings, seed=None, random_init=False, keep_known_classes=False, fresh_batch_norm=False):
     """The results key of fine-tuning with `settings` (fine_tune's arguments among SETTINGS; the snippet's where
     absent) and `seed`, from the pretrained weights or (`random_init`) from random ones, the known classes' output
     weights kept or not: "fine_tuned" with the snippet's settings, unseeded, from the pretrained weights."""
     key = "fine_tuned" + "".join(f"_{name}{value:g}" if isinstance(value, (int, float)) else f"_{name}-{value}"
                                  for name, value in settings.items() if value != SNIPPET[name])
     key += "_known_classes_kept" if keep_known_classes else ""
+    key += "_fresh_batch_norm" if fresh_batch_norm else ""
     key += "_random_init" if random_init else ""
     return key if seed is None else f"{key}_seed{seed}"
 
@@ -107,7 +120,7 @@ def scratch_cell(result, draws):
 
 
 def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, random_init=False,
-            keep_known_classes=False):
+            keep_known_classes=False, fresh_batch_norm=False):
     """The corpus's four rows, each computed once (kept in OUT/<corpus>.json); `scratch_draws` ensembles trained
     from scratch (seeds 0-2, 3-5, ...)."""
     folder, path, recipe = out / corpus, out / f"{corpus}.json", recipe_condition()
@@ -123,7 +136,7 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
     parts = split_items(scratch_config(corpus, 0).data).parts
     result.update(test_clips=len(parts["test"]), train_clips=len(parts["train"]))
     settings = {**SNIPPET, **(settings or {})}
-    fine_tuned = fine_tuned_key(settings, seed, random_init, keep_known_classes)
+    fine_tuned = fine_tuned_key(settings, seed, random_init, keep_known_classes, fresh_batch_norm)
     if fine_tuned not in result:
         loco = [runs_dir / LOCO_EXPERIMENT / f"test_corpus={corpus},seed={member},{recipe}"
                 for member in SEEDS]
@@ -140,6 +153,8 @@ def compare(corpus, runs_dir, out, settings=None, seed=None, scratch_draws=1, ra
                      keep_known_classes=keep_known_classes)
         if random_init:  # the control: the same network and fine-tuning, without what pretraining learnt
             model = type(model).from_config(model.get_config())
+        if fresh_batch_norm:
+            reset_batch_norm(model)
         histories = model.fine_tune(parts["train"], parts["val"], progress=False, **settings)  # one per member
         histories = histories if isinstance(histories, list) else [histories]
         result[fine_tuned] = {**scores(model.evaluate_items(parts["test"], progress=False)),
@@ -185,6 +200,8 @@ def main():
                         help="load with keep_known_classes=True: the classes the model has keep their output weights")
     parser.add_argument("--random-init", action="store_true",
                         help="fine-tune the pretrained model's network from random weights instead (a control)")
+    parser.add_argument("--fresh-batch-norm", action="store_true",
+                        help="start the pretrained networks' batch normalisation afresh, keeping their conv kernels")
     parser.add_argument("--scratch-draws", type=int, default=1,
                         help="ensembles trained from scratch, each of three new seeds (default: 1, seeds 0-2)")
     args = parser.parse_args()
@@ -196,10 +213,11 @@ def main():
     for corpus in args.corpora:
         for seed in args.seeds:
             r = compare(corpus, args.runs_dir, args.out, settings, seed, args.scratch_draws, args.random_init,
-                        args.keep_known_classes)
+                        args.keep_known_classes, args.fresh_batch_norm)
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
-                                 fine_tuned_key(settings, seed, args.random_init, args.keep_known_classes),
+                                 fine_tuned_key(settings, seed, args.random_init, args.keep_known_classes,
+                                                    args.fresh_batch_norm),
                                  "egemaps")]
             cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
