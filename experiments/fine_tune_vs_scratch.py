@@ -91,7 +91,8 @@ def reset_batch_norm(model):
 def fine_tuned_key(settings, seed=None, random_init=False, keep_known_classes=False, fresh_batch_norm=False):
     """The results key of fine-tuning with `settings` (fine_tune's arguments among SETTINGS; the snippet's where
     absent) and `seed`, from the pretrained weights or (`random_init`) from random ones, the known classes' output
-    weights kept or not: "fine_tuned" with the snippet's settings, unseeded, from the pretrained weights."""
+    weights kept or not, batch normalisation afresh or not: "fine_tuned" with the snippet's settings, unseeded, from
+    the pretrained weights."""
     key = "fine_tuned" + "".join(f"_{name}{value:g}" if isinstance(value, (int, float)) else f"_{name}-{value}"
                                  for name, value in settings.items() if value != SNIPPET[name])
     key += "_known_classes_kept" if keep_known_classes else ""
@@ -217,7 +218,7 @@ def main():
             cells = [f"{100 * r[key]['accuracy']:.1f} / {100 * r[key]['uar']:.1f}" if "uar" in r[key] else "not run"
                      for key in ("pretrained_without_corpus",
                                  fine_tuned_key(settings, seed, args.random_init, args.keep_known_classes,
-                                                    args.fresh_batch_norm),
+                                                args.fresh_batch_norm),
                                  "egemaps")]
             cells.insert(2, scratch_cell(r, args.scratch_draws))
             print(f"| {corpus}{'' if seed is None else f' (seed {seed})'} | " + " | ".join(cells) + " |", flush=True)
