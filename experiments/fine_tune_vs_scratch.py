@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 
 from keras_ser.presets import load
+from keras_ser.presets.adaptation import batch_norm_layers
 from keras_ser.presets.fine_tuning import fine_tune
 from keras_ser.presets.from_run import preset_from_run
 from keras_ser.training import config_from_dict, train
@@ -78,14 +79,14 @@ def scores(metrics):
 
 
 def reset_batch_norm(model):
-    """Start every batch normalisation layer of the model's networks afresh, from its initialisers."""
+    """Start every batch normalisation layer of the model's networks afresh (real or quaternion, nested included):
+    scale and offset from their initialisers, moving mean 0 and variance 1."""
     for network in model.networks:
-        for layer in network.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                for name in ("gamma", "beta", "moving_mean", "moving_variance"):
-                    variable = getattr(layer, name)
-                    if variable is not None:
-                        variable.assign(getattr(layer, f"{name}_initializer")(variable.shape))
+        for _, layer in batch_norm_layers(network):
+            for variable, initializer in ((layer.gamma, layer.gamma_initializer), (layer.beta, layer.beta_initializer),
+                                          (layer.moving_mean, "zeros"), (layer.moving_variance, "ones")):
+                if variable is not None:
+                    variable.assign(keras.initializers.get(initializer)(variable.shape))
 
 
 def fine_tuned_key(settings, seed=None, random_init=False, keep_known_classes=False, fresh_batch_norm=False):
