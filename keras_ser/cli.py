@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 
 from keras_ser.version import __version__
 
@@ -173,21 +174,24 @@ def _timeline(args, model):
 
 
 def _predict(args):
-    from keras_ser.presets import load
+    from keras_ser.presets import SilentAudioWarning, load
 
     _check_timeline_options(args)
     model = load(args.model)
     if args.timeline:
         return _timeline(args, model)
-    results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
-                                  progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SilentAudioWarning)  # each silent clip is marked below instead
+        results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
+                                      progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
     if args.json:
         print(json.dumps([result.to_dict() for result in results] + results.failures, indent=1))
     else:
         for result in results:
             labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
             dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
-            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else ""))
+            silent = f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]" if result.silent else ""
+            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + silent)
             if args.windows:
                 for window in result.windows:
                     top = window["labels"][0]

@@ -32,6 +32,21 @@ def test_predict_takes_several_files_as_a_shell_glob_gives_them(preset, clips, c
     assert [line.split(": ")[0] for line in lines] == good
 
 
+def test_a_silent_file_is_marked_in_the_output(preset, clips, tmp_path, capsys):
+    good, _ = clips
+    soundfile.write(tmp_path / "blank.wav", [0.0] * RATE, RATE)
+    assert main(["predict", good[0], str(tmp_path / "blank.wav"), "--model", preset]) == 0
+    captured = capsys.readouterr()
+    speech, blank = captured.out.splitlines()
+    assert "[silent" not in speech
+    assert blank.startswith(f"{tmp_path / 'blank.wav'}: ") and blank.endswith(
+        "[silent: loudest 20 ms at -100.0 dBFS, nothing to score]")
+    assert "SilentAudioWarning" not in captured.err  # the mark replaces the warning
+    assert main(["predict", str(tmp_path / "blank.wav"), "--model", preset, "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["silent"] is True and entry["level_db"] == -100.0
+
+
 def test_unreadable_files_are_skipped_and_reported_together(preset, clips, tmp_path, capsys):
     good, bad = clips
     extra = tmp_path / "extra.wav"

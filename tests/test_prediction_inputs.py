@@ -2,6 +2,7 @@
 
 import io
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from prediction_helpers import CLASSES, RATE, mixed_folder, speech_like, tiny_cl
 
 from keras_ser import audio
 from keras_ser.audio import AudioError
+from keras_ser.presets import SilentAudioWarning
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +155,29 @@ def test_predict_files_takes_files_and_folders_in_order(model, corpus_root, tmp_
         model.predict_files([])
     with pytest.raises(ValueError, match="on_error must be 'skip' or 'fail'"):
         model.predict_files(good, on_error="ignore")
+
+
+def test_silent_clips_are_scored_but_marked_and_warned_about(model, corpus_root, tmp_path):
+    speech = speech_like()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SilentAudioWarning)  # speech: no warning
+        result = model.predict_array(speech, sampling_rate=RATE)
+    assert not result.silent and result.to_dict()["silent"] is False
+    with pytest.warns(SilentAudioWarning, match=r"1 of 1 clip\(s\) have no sound above -70 dBFS \(clip 0\)"):
+        silence = model.predict_array(np.zeros(RATE), sampling_rate=RATE)
+    assert silence.silent and silence.level_db == -100.0 and len(silence) == len(CLASSES)
+    assert silence.to_dict()["level_db"] == -100.0 and silence.to_dict()["silent"] is True
+    faint = np.random.default_rng(0).normal(0, 10 ** (-80 / 20), RATE)  # noise at -80 dBFS RMS
+    with pytest.warns(SilentAudioWarning, match=r"2 of 3 clip\(s\) .*\(clip 0, clip 2\)"):
+        results = model.predict_batch([faint, speech, np.zeros(100)], sampling_rate=RATE)
+    assert [r.silent for r in results] == [True, False, True]
+    # the quietest clip of the shared corpora (its loudest 20 ms at -54.5 dBFS) is speech, not silence
+    quietest = corpus_root("ravdess") / "Actor_09" / "03-01-04-01-02-02-09.flac"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SilentAudioWarning)
+        result = model.predict_file(quietest)
+    assert result.level_db == pytest.approx(-54.5, abs=0.1) and not result.silent
+    soundfile.write(tmp_path / "blank.wav", np.zeros(RATE), RATE)
+    with pytest.warns(SilentAudioWarning, match="blank.wav"):
+        (marked,) = model.predict_files([tmp_path / "blank.wav"], progress=False)
+    assert marked.silent and marked.source == str(tmp_path / "blank.wav")

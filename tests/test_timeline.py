@@ -11,6 +11,7 @@ import soundfile
 
 from keras_ser.audio import AudioError, load
 from keras_ser.audio.io import AudioStream
+from keras_ser.audio.vad import SILENCE_DB, peak_level
 from keras_ser.audio.vad import speech_regions as vad_regions
 from keras_ser.cli import main
 from keras_ser.presets.preprocessor import AudioPreprocessor
@@ -87,6 +88,20 @@ def test_energy_detection_has_hysteresis_bridges_short_pauses_and_drops_short_bu
     assert vad_regions(levels, min_pause=0.1).tolist() == [[50, 110], [120, 150]]  # the 0.2-s pause splits
     quiet = _levels((200, -100), (200, -75), (30, -40), (100, -75))  # digital silence, then faint noise
     assert vad_regions(quiet).tolist() == [[400, 430]]
+
+
+def test_peak_level_is_the_rms_of_the_loudest_frame_in_dbfs():
+    rate = 16000
+    t = np.arange(rate) / rate
+    sine = 0.5 * np.sin(2 * np.pi * 400 * t)  # RMS 0.5 / sqrt(2): -9.03 dBFS in every 20-ms frame (8 periods)
+    assert peak_level(sine, rate) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
+    quiet = 0.001 * sine  # 60 dB lower, with one 20-ms frame (samples 3200-3519) at the sine's full level
+    quiet[3200:3520] = sine[3200:3520]
+    assert peak_level(quiet, rate) == pytest.approx(-9.03, abs=0.01)
+    assert peak_level(np.zeros(rate), rate) == SILENCE_DB  # digital silence: the floor, not -inf
+    assert peak_level(np.full(10, 0.1), rate) == pytest.approx(-20.0, abs=1e-4)  # shorter than a frame: one frame
+    with pytest.raises(ValueError, match=r"non-empty mono signal, got shape \(0,\)"):
+        peak_level(np.zeros(0), rate)
 
 
 def test_speech_is_found_at_the_right_times_and_scored_as_predict_scores_it(model, recording):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import keras
@@ -10,7 +11,7 @@ import numpy as np
 from keras_ser import models
 from keras_ser.audio import AudioError, Spectrogram
 from keras_ser.audio.io import source_name
-from keras_ser.audio.vad import MIN_PAUSE, MIN_SPEECH
+from keras_ser.audio.vad import MIN_PAUSE, MIN_SPEECH, SILENT_DB, peak_level
 from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
 from keras_ser.models.rhemo.front_end import rhemo_input
@@ -30,21 +31,34 @@ class Prediction(list):
 
     `.dimensions`: {"valence", "arousal", "dominance"} probabilities of "high" (RH-emo models, else {}).
     `.windows`: per-window results [{"start", "end", "labels", "dimensions"}] (seconds).
+    `.level_db`: the RMS level (dBFS) of the clip's loudest 20-ms frame; `.silent`: it is below SILENT_DB (-70), so
+    the scores are the model's guess on silence, not an emotion.
     """
 
-    def __init__(self, labels, dimensions=None, windows=None, source=None):
+    def __init__(self, labels, dimensions=None, windows=None, source=None, level_db=None):
         super().__init__(labels)
         self.dimensions = dimensions or {}
         self.windows = windows or []
         self.source = source
+        self.level_db = level_db
 
     @property
     def label(self):
         return self[0]["label"]
 
+    @property
+    def silent(self):
+        return self.level_db is not None and self.level_db < SILENT_DB
+
     def to_dict(self):
         result = {"labels": list(self), **self.dimensions, "windows": self.windows}
+        if self.level_db is not None:
+            result.update(level_db=round(self.level_db, 1), silent=self.silent)
         return {"source": self.source, **result} if self.source is not None else result
+
+
+class SilentAudioWarning(UserWarning):
+    """Clips with no sound above SILENT_DB were scored: their scores say nothing about an emotion."""
 
 
 class Predictions(list):
@@ -207,7 +221,7 @@ class SERClassifier(keras.Model):
             outputs["emotion"] = keras.ops.convert_to_numpy(self.scaling(outputs["emotion"]))
         return {key: value if key == "emotion" else value.reshape(len(windows)) for key, value in outputs.items()}
 
-    def _clip_prediction(self, outputs, start, count, hop, aggregate, source):
+    def _clip_prediction(self, outputs, start, count, hop, aggregate, source, level_db):
         emotion = outputs["emotion"][start : start + count]
         _, pooled = aggregate_windows(emotion, np.zeros(count, dtype=int), method=aggregate)
         scores = pooled[0] / pooled[0].sum()
@@ -218,7 +232,7 @@ class SERClassifier(keras.Model):
              "dimensions": {name: float(outputs[name][start + i]) for name in self.dimension_names}}
             for i in range(count)
         ]
-        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source)
+        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source, level_db)
 
     def _predict_signals(self, signals, sources, aggregate, hop_seconds, batch_size):
         if aggregate not in AGGREGATION_METHODS:
@@ -229,8 +243,17 @@ class SERClassifier(keras.Model):
         windows = [self.preprocessor.windows(signal, hop) for signal in signals]
         outputs = self.score_windows(np.concatenate(windows), batch_size=batch_size)
         starts = np.cumsum([0] + [len(w) for w in windows])
-        return Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source)
-                            for start, w, source in zip(starts, windows, sources)), self.class_names)
+        levels = [peak_level(signal, self.preprocessor.sample_rate) for signal in signals]
+        predictions = Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source, level)
+                                   for start, w, source, level in zip(starts, windows, sources, levels)),
+                                  self.class_names)
+        silent = [prediction.source or f"clip {i}" for i, prediction in enumerate(predictions) if prediction.silent]
+        if silent:
+            warnings.warn(f"{len(silent)} of {len(predictions)} clip(s) have no sound above {SILENT_DB:g} dBFS "
+                          f"({', '.join(silent[:3])}{', ...' if len(silent) > 3 else ''}): their scores are the "
+                          "model's guess on silence, not an emotion (Prediction.silent); check the recording",
+                          SilentAudioWarning, stacklevel=3)
+        return predictions
 
     def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
                       channels_first=None):
