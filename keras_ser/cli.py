@@ -125,7 +125,8 @@ def _tune(args):
     if args.chief or args.worker is not None:
         os.environ.update(distributed_environment(
             "chief" if args.chief else "worker", args.worker or 0, args.oracle_ip, args.oracle_port))
-    tuner = tune(args.config, args.max_trials, tuner=args.tuner, directory=args.directory, isolate=args.isolate)
+    tuner = tune(args.config, args.max_trials, tuner=args.tuner, directory=args.directory, isolate=args.isolate,
+                 overrides=args.set)
     if role() == "worker":
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left")
     else:
@@ -447,6 +448,7 @@ def build_parser():
     roles.add_argument("--worker", type=int, metavar="N", help="run trials as worker N of a chief")
     tune.add_argument("--oracle-ip", default="127.0.0.1", help="the chief's address (default: 127.0.0.1)")
     tune.add_argument("--oracle-port", type=int, default=8000, help="the chief's port (default: 8000)")
+    _add_set_option(tune)  # of its [base]
     tune.set_defaults(handler=_tune)
     predict = commands.add_parser("predict", help="label the emotion of audio files and of every audio file in folders")
     predict.add_argument("targets", nargs="+", metavar="TARGET", help="audio files and folders of them")

@@ -17,8 +17,9 @@ from test_training import TINY, tiny
 
 from keras_ser.cli import main
 from keras_ser.training import ConfigError, load_config
+from keras_ser.training.config import dump_toml
 from keras_ser.training.data import prepare_data
-from keras_ser.training.run import build_network
+from keras_ser.training.run import ChangedConfigError, build_network
 from keras_ser.tuning import MTS_SCALE_SETS, OBJECTIVE, SERHyperModel, load_tuning, make_tuner, parse_space, tune
 
 TINY_BASE = {
@@ -119,6 +120,23 @@ def test_bad_tuning_files(tmp_path):
     bad_base.write_text('[base]\ndata = {split = "bogus"}\n[space]\nlearning_rate = {min = 1e-4, max = 1e-3}\n')
     with pytest.raises(ConfigError, match="data.split"):
         load_tuning(bad_base)
+
+
+def test_overrides_change_the_base_and_a_search_continues_only_with_its_own_base(tmp_path, capsys):
+    config = write_tuning(tmp_path / "lr.toml", {}, ["learning_rate = {min = 1e-4, max = 1e-2}"])
+    base, _ = load_tuning(config, ["training.epochs=3", "data.max_items=20"])
+    assert base.training.epochs == 3 and base.data.max_items == 20
+    with pytest.raises(ConfigError, match="an override is KEY=VALUE"):
+        load_tuning(config, ["training.epochs"])
+    project = tmp_path / "runs" / TINY_BASE["name"]
+    project.mkdir(parents=True)
+    (project / "config.toml").write_text(dump_toml(load_tuning(config)[0]))  # a search begun with 1 epoch a trial
+    with pytest.raises(ChangedConfigError, match=r"training.epochs: 1 -> 2.*--set name=<new name>"):
+        tune(config, 1, directory=tmp_path / "runs", progress=False, overrides=["training.epochs=2"])
+    assert main(["tune", str(config), "--max-trials", "1", "--directory", str(tmp_path / "runs"),
+                 "--set", "training.batch_size=4"]) == 2
+    assert "training.batch_size: 8 -> 4" in capsys.readouterr().err
+    assert load_config(project / "config.toml").training.epochs == 1  # the refused runs left it as it was
 
 
 def test_shipped_search_spaces_load():

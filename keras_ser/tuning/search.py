@@ -6,14 +6,18 @@ from pathlib import Path
 import keras_tuner
 
 from keras_ser.datasets.cache import CACHE_ENV
+from keras_ser.training.config import dump_toml
 from keras_ser.training.data import prepare_data
 from keras_ser.training.processes import isolate_by_default
+from keras_ser.training.run import CONFIG_FILE, check_run_dir
 from keras_ser.tuning.hypermodel import SERHyperModel, objective
 from keras_ser.tuning.isolation import isolated
 from keras_ser.tuning.report import write_report
 from keras_ser.tuning.space import load_tuning
 
 TUNERS = ("random", "bayesian", "hyperband")
+CONTINUE_HINT = ("a search continues only with the [base] it started with: pass the same file and --set options, "
+                 "another --directory, or --set name=<new name> for a project of its own")
 
 
 def distributed_environment(role, worker=0, ip="127.0.0.1", port=8000):
@@ -45,17 +49,22 @@ def make_tuner(kind, hypermodel, max_trials, directory, project_name, seed=0, is
 
 
 def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=None, progress=True, callbacks=(),
-         isolate=None):
-    """Search the space of the tuning TOML `path`; returns the tuner.
+         isolate=None, overrides=()):
+    """Search the space of the tuning TOML `path`, its base changed by `overrides` ("section.key=value"); returns
+    the tuner.
 
-    The project lives in `directory/<base name>`: running the same command again
-    continues an interrupted search (and runs more trials when `max_trials`
-    grew). In KerasTuner's distributed mode (KERASTUNER_* variables, see
+    The project lives in `directory/<base name>`, with the base in its config.toml: running the same command again
+    continues an interrupted search (and runs more trials when `max_trials` grew); another base is refused
+    (ChangedConfigError naming the keys). In KerasTuner's distributed mode (KERASTUNER_* variables, see
     `distributed_environment`) the chief serves the oracle and writes the
     report; workers only run trials. The report (results.csv/.md, the per-layer
     plot, best_config.toml) goes to the project folder.
     """
-    base, space = load_tuning(path)
+    base, space = load_tuning(path, overrides)
+    project = Path(directory) / base.name
+    check_run_dir(base, project, hint=CONTINUE_HINT)
+    project.mkdir(parents=True, exist_ok=True)
+    (project / CONFIG_FILE).write_text(dump_toml(base))
     data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress, training=base.training)
     hypermodel = SERHyperModel(base, space, data)
     if isolate is None:

@@ -2,7 +2,7 @@
 
 import math
 
-from keras_ser.training.config import ConfigError, config_from_dict, read_toml
+from keras_ser.training.config import ConfigError, config_from_dict, read_toml, with_overrides
 
 # The thesis's 11 scale sets of the MTS convolutions (METHODS.md §6).
 MTS_SCALE_SETS = (
@@ -107,12 +107,13 @@ def _scale_sets(value):
     return [scale_label(s) for s in value]
 
 
-def load_tuning(path):
-    """The base RunConfig and the search space of a tuning TOML (`[base]` and `[space]` tables)."""
+def load_tuning(path, overrides=()):
+    """The base RunConfig and the search space of a tuning TOML (`[base]` and `[space]` tables); `overrides`
+    ("section.key=value" strings, as `load_config` takes them) change the base."""
     raw = read_toml(path, "tuning")
     unknown = sorted(set(raw) - {"base", "space"})
     if unknown or "base" not in raw or "space" not in raw:
         raise ConfigError(unknown[0] if unknown else "<file>",
                           f"'{path}' must hold exactly a [base] run configuration and a [space] table")
-    base = config_from_dict(raw["base"])
+    base = config_from_dict(with_overrides(raw["base"], overrides))
     return base, parse_space(raw["space"], base)
