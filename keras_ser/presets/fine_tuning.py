@@ -136,6 +136,12 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
+    _check_whole_number("epochs", epochs, 1, "a whole number of epochs >= 1")
+    _check_whole_number("batch_size", batch_size, 1, "a whole number of windows >= 1")
+    _check_whole_epochs("patience", patience)
+    for name, rate in (("learning_rate", learning_rate), ("head_learning_rate", head_learning_rate)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+            raise ValueError(f"{name} must be a number > 0 such as 1e-3, got {rate!r}")
     _check_whole_epochs("head_epochs", head_epochs)
     if isinstance(ema_epochs, bool) or not isinstance(ema_epochs, (int, float)) or not ema_epochs >= 0:
         raise ValueError(f"ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got {ema_epochs!r}")
@@ -188,8 +194,13 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
 
 def _check_whole_epochs(name, value, note=""):
     """Raise ValueError naming `name` unless `value` is a whole number (not a bool) >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a whole number of epochs >= 0{note}, got {value!r}")
+    _check_whole_number(name, value, 0, f"a whole number of epochs >= 0{note}")
+
+
+def _check_whole_number(name, value, least, what):
+    """Raise ValueError naming `name` (which must be `what`) unless `value` is a whole number (not a bool) >= least."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def _trainees(model):
