@@ -278,6 +278,15 @@ def test_bad_arguments_fail_clearly(emodb, monkeypatch, arguments, message):
         tiny_model().fine_tune(progress=False, **arguments)
 
 
+def test_evaluation_refuses_a_batch_size_below_one_before_reading_the_audio(emodb, monkeypatch):
+    def no_reading(*args):
+        raise AssertionError("the audio was read before the batch size was checked")
+
+    monkeypatch.setattr("keras_ser.presets.fine_tuning.item_windows", no_reading)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        tiny_model().evaluate_items(pick(emodb, ["03"], {"angry": 1}), batch_size=0, progress=False)
+
+
 def test_head_epochs_refuse_a_model_without_a_network(emodb):
     rhemo_only = SERClassifier(CLASSES, rhemo={"heads": ["emotion"]}, name="rhemo-only")
     with pytest.raises(ValueError, match="model 'rhemo-only' has only RH-emo's frozen heads"):

@@ -181,3 +181,16 @@ def test_silent_clips_are_scored_but_marked_and_warned_about(model, corpus_root,
     with pytest.warns(SilentAudioWarning, match="blank.wav"):
         (marked,) = model.predict_files([tmp_path / "blank.wav"], progress=False)
     assert marked.silent and marked.source == str(tmp_path / "blank.wav")
+
+
+def test_batch_sizes_and_chunks_must_be_whole_numbers_of_at_least_one(model, tmp_path):
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, speech_like(), RATE)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {bad!r}"):
+            model.predict_file(path, batch_size=bad)
+        with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {bad!r}"):
+            model.timeline(path, batch_size=bad, progress=False)
+        with pytest.raises(ValueError, match=f"chunk must be a whole number of files >= 1, got {bad!r}"):
+            model.predict_files([path], chunk=bad, progress=False)
+    assert len(model.predict_file(path, batch_size=1)) == len(CLASSES)

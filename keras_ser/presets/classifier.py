@@ -16,7 +16,7 @@ from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
 from keras_ser.models.rhemo.front_end import rhemo_input
 from keras_ser.presets.files import PresetError
-from keras_ser.presets.fine_tuning import evaluate_items, fine_tune
+from keras_ser.presets.fine_tuning import check_whole_number, evaluate_items, fine_tune
 from keras_ser.presets.preprocessor import AudioPreprocessor
 from keras_ser.presets.timeline import timeline
 from keras_ser.training.calibration import TemperatureScaling
@@ -206,6 +206,7 @@ class SERClassifier(keras.Model):
 
     def score_windows(self, windows, batch_size=32):
         """Per-window outputs of (N, window_samples) audio: {"emotion": (N, C), "valence": (N,), ...}."""
+        check_whole_number("batch_size", batch_size)
         windows = np.asarray(windows, dtype=np.float32)
         expected = self.preprocessor.window_samples
         if windows.ndim != 2 or windows.shape[1] != expected or len(windows) == 0:
@@ -297,6 +298,7 @@ class SERClassifier(keras.Model):
         """
         if on_error not in ("skip", "fail"):
             raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+        check_whole_number("chunk", chunk, what="a whole number of files >= 1")
         sources = _expand([paths] if isinstance(paths, (str, os.PathLike)) else paths)
         if not sources:
             raise ValueError("paths is empty: give at least one file or folder")

@@ -50,6 +50,7 @@ def evaluate_items(model, items, batch_size=32, progress=True):
     `model` may be a list of classifiers with the same classes: an ensemble, scored by the mean of
     their clip probabilities.
     """
+    check_whole_number("batch_size", batch_size)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     items = list(items)
     if not items or not models:
@@ -136,8 +137,8 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
     """
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(MONITORS)}")
-    _check_whole_number("epochs", epochs, 1, "a whole number of epochs >= 1")
-    _check_whole_number("batch_size", batch_size, 1, "a whole number of windows >= 1")
+    check_whole_number("epochs", epochs, 1, "a whole number of epochs >= 1")
+    check_whole_number("batch_size", batch_size, 1, "a whole number of windows >= 1")
     _check_whole_epochs("patience", patience)
     for name, rate in (("learning_rate", learning_rate), ("head_learning_rate", head_learning_rate)):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
@@ -194,10 +195,10 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
 
 def _check_whole_epochs(name, value, note=""):
     """Raise ValueError naming `name` unless `value` is a whole number (not a bool) >= 0."""
-    _check_whole_number(name, value, 0, f"a whole number of epochs >= 0{note}")
+    check_whole_number(name, value, 0, f"a whole number of epochs >= 0{note}")
 
 
-def _check_whole_number(name, value, least, what):
+def check_whole_number(name, value, least=1, what="a whole number >= 1"):
     """Raise ValueError naming `name` (which must be `what`) unless `value` is a whole number (not a bool) >= least."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise ValueError(f"{name} must be {what}, got {value!r}")

@@ -9,6 +9,7 @@ import numpy as np
 from keras_ser.audio.io import AudioStream, is_file_source, source_name
 from keras_ser.audio.segmentation import window_starts
 from keras_ser.audio.vad import FRAME_SECONDS, MIN_PAUSE, MIN_SPEECH, LevelMeter, check_seconds, speech_regions
+from keras_ser.presets.fine_tuning import check_whole_number
 
 
 class Timeline(list):
@@ -88,6 +89,7 @@ def timeline(classifier, source, sampling_rate=None, hop_seconds=None, min_speec
     preprocessor = classifier.preprocessor
     hop = _hop(hop_seconds, preprocessor)
     min_speech, min_pause = check_seconds(min_speech, "min_speech"), check_seconds(min_pause, "min_pause")
+    check_whole_number("batch_size", batch_size)
     if is_file_source(source):
         if sampling_rate is not None:
             raise ValueError("sampling_rate is for arrays of samples; a file's sample rate is read from the file")
