@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("sklearn", reason="the eGeMAPS baseline needs the [baselines] extra")
 pytest.importorskip("opensmile", reason="the eGeMAPS baseline needs the [baselines] extra")
 
+from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV, GroupKFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -97,6 +98,22 @@ def test_c_is_chosen_on_the_rows_given_like_sklearns_grouped_search():
     baseline = LinearBaseline(c_grid=grid).fit(x[train], y[train], speakers[train])
     assert baseline.chosen_c == c_train
     assert set(baseline.cv_uar) == set(grid)
+
+
+def test_logistic_probabilities_are_sklearns_with_a_column_per_class():
+    x, y, speakers = _synthetic(1)
+    keep = y != 1  # class 1 absent from the training rows
+    baseline = LinearBaseline(classifier="logistic", c_grid=[0.1]).fit(x[keep], y[keep], speakers[keep])
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000))
+    expected = reference.fit(x[keep], y[keep]).predict_proba(x)
+    probabilities = baseline.probabilities(x, 4)
+    np.testing.assert_allclose(probabilities[:, [0, 2]], expected, rtol=1e-6, atol=1e-9)
+    assert not probabilities[:, [1, 3]].any()
+    np.testing.assert_array_equal(probabilities.argmax(1), baseline.predict(x))
+    with pytest.raises(ValueError, match="class probabilities need classifier='logistic'; a 'svm' gives none"):
+        LinearBaseline().fit(x, y, speakers).probabilities(x, 3)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearBaseline(classifier="logistic").probabilities(x, 3)
 
 
 def test_one_training_speaker_is_refused():

@@ -99,3 +99,14 @@ class LinearBaseline:
         if self._model is None:
             raise RuntimeError("the baseline is not fitted: call fit(x, y, groups) first")
         return self._model.predict(np.asarray(x, np.float64))
+
+    def probabilities(self, x, num_classes):
+        """(rows, num_classes) class probabilities of the rows of x (classifier "logistic"); 0 for a class absent
+        from the training rows."""
+        if self.classifier != "logistic":
+            raise ValueError(f"class probabilities need classifier='logistic'; a {self.classifier!r} gives none")
+        if self._model is None:
+            raise RuntimeError("the baseline is not fitted: call fit(x, y, groups) first")
+        out = np.zeros((len(x), num_classes))
+        out[:, self._model.classes_] = self._model.predict_proba(np.asarray(x, np.float64))
+        return out
