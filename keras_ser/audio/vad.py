@@ -37,8 +37,9 @@ def peak_level(signal, sampling_rate, frame_seconds=FRAME_SECONDS):
     if signal.ndim != 1 or signal.size == 0:
         raise ValueError(f"peak_level needs a non-empty mono signal, got shape {signal.shape}")
     frame = min(signal.size, max(1, round(frame_seconds * sampling_rate)))
-    whole = signal.size - signal.size % frame
-    return float(_levels(signal[:whole].reshape(-1, frame)).max())
+    frames = signal[: signal.size - signal.size % frame].reshape(-1, frame)
+    power = np.einsum("ij,ij->i", frames, frames).max() / frame  # float32: a tenth of _levels's time
+    return float(10.0 * np.log10(max(power, 10.0 ** (SILENCE_DB / 10.0))))
 
 
 class LevelMeter:
