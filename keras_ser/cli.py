@@ -12,8 +12,6 @@ import warnings
 from keras_ser.version import __version__
 
 DEFAULT_MODEL = "logmel-cnn-x3"
-# Grad-CAM explains one network, and an ensemble only one member at a time, so `explain` defaults to a single network.
-EXPLAIN_MODEL = "rhemo-qvgg16"
 # Commands that never import Keras, so they start without TensorFlow.
 KERAS_FREE_COMMANDS = frozenset({"models", "download", "publish", "model-cards", "compare"})
 # What TensorFlow's C++ libraries log through absl at import time, whatever TF_CPP_MIN_LOG_LEVEL says.
@@ -474,8 +472,8 @@ def build_parser():
                                   help="plot where in a clip's spectrogram a model finds its class (Grad-CAM)")
     explain.add_argument("file", help="an audio file")
     explain.add_argument("--out", required=True, help="the PNG to write")
-    explain.add_argument("--model", default=EXPLAIN_MODEL,
-                         help=f"zoo name, preset folder or hf://org/name (default: {EXPLAIN_MODEL})")
+    explain.add_argument("--model", default=DEFAULT_MODEL,
+                         help=f"zoo name, preset folder or hf://org/name (default: {DEFAULT_MODEL})")
     explain.add_argument("--class", dest="class_name", metavar="NAME", help="the class to explain (default: the clip's top class)")
     explain.add_argument("--layer", metavar="NAME",
                          help="the conv layer, by name or path such as alexnet/conv5 (default: the last one)")

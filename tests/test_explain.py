@@ -99,3 +99,38 @@ def test_zoo_preset_explains_a_real_clip_and_the_cli_plots_it(corpus_root, tmp_p
     assert "sad" in capsys.readouterr().out
     assert main(["explain", str(clip), "--out", str(out), "--model", "rhemo", "--class", "joy"]) == 2
     assert "unknown class 'joy'; the model's classes are: neutral, angry, happy, sad" in capsys.readouterr().err
+
+
+def _compact_classifier(members, seed):
+    from keras_ser.presets import SERClassifier
+
+    keras.utils.set_random_seed(seed)
+    return SERClassifier(["neutral", "angry", "happy", "sad"], preprocessor=TINY_FRONT_END,
+                         network={"builder": "compact_cnn", "members": members, "options": {"filters": [4, 4]}})
+
+
+TINY_FRONT_END = AudioPreprocessor(segment_seconds=1.0, normalizer={"kind": "utterance_global"},
+                                   stft=STFTSettings(mel_bins=16, compression="log"))
+
+
+def test_a_seed_ensemble_is_explained_member_by_member_for_each_members_logit(noise):
+    ensemble = _compact_classifier(2, seed=0)
+    singles = [_compact_classifier(1, seed=1), _compact_classifier(1, seed=2)]
+    for single, member in zip(singles, ensemble.networks):
+        single.networks[0].set_weights(member.get_weights())
+    clip = noise[:16000]
+    cams = {name: grad_cam(ensemble, clip, layer=f"{name}/conv2", class_name="sad") for name in ("member_0", "member_1")}
+    for (name, cam), single in zip(cams.items(), singles):  # one member: the network alone, its own logit
+        reference = grad_cam(single, clip, class_name="sad")
+        assert cam.layer == f"{name}/conv2" and reference.layer.endswith("/conv2")
+        np.testing.assert_allclose(cam.maps, reference.maps, atol=1e-5)
+    both = grad_cam(ensemble, clip, class_name="sad")
+    scores = {entry["label"]: entry["score"] for entry in ensemble.predict_array(clip, 16000)}
+    assert both.layer == "member_*/conv2" and both.probability == pytest.approx(scores["sad"], abs=1e-5)
+    assert not np.allclose(both.maps, cams["member_0"].maps) and not np.allclose(both.maps, cams["member_1"].maps)
+    twins = _compact_classifier(2, seed=0)  # two identical members: the average is each one's map
+    twins.networks[1].set_weights(twins.networks[0].get_weights())
+    np.testing.assert_allclose(grad_cam(twins, clip, class_name="sad").maps,
+                               grad_cam(twins, clip, layer="member_0/conv2", class_name="sad").maps, atol=1e-5)
+    with pytest.raises(ValueError, match=r"has no member 'member_5'; its members are member_0, member_1"):
+        grad_cam(ensemble, clip, layer="member_5/conv2")

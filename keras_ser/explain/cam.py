@@ -13,6 +13,7 @@ grid the same way.
 
 import contextlib
 import dataclasses
+import re
 
 import keras
 import numpy as np
@@ -33,8 +34,9 @@ class GradCAM:
     Window i starts at `starts[i]` seconds; frame t of a window is t · hop_length / sample_rate
     seconds later (see `preprocessor.stft`). `class_name` is the class explained,
     `probability` its probability for the clip (the mean over windows, as `predict_file`
-    pools them), `layer` the path of the conv layer, e.g. "alexnet/conv5"; `source` names a
-    clip read from a file (as `Prediction.source`), None for an array.
+    pools them), `layer` the path of the conv layer, e.g. "alexnet/conv5" ("member_*/conv4": that layer of
+    every member of a seed ensemble, their maps averaged before the division by the maximum);
+    `source` names a clip read from a file (as `Prediction.source`), None for an array.
     """
 
     maps: np.ndarray
@@ -58,22 +60,17 @@ def grad_cam(model, clip, layer=None, class_name=None, *, preprocessor=None, cla
     a file-like object, or a 1-D float array at the preprocessor's sample rate (16 kHz).
     `layer`: a conv layer's name or path (e.g. "alexnet/conv5"); None takes the last conv
     layer (for quaternion networks, the last quaternion conv). `class_name`: None
-    explains the clip's top class.
+    explains the clip's top class. A seed ensemble (`logmel-cnn-x3`) is explained member by member, each for
+    its own logit, and their maps averaged; a path such as "member_1/conv4" explains one member.
     """
     network, preprocessor, class_names = _spectrogram_network(model, preprocessor, class_names)
-    path, conv, owner = find_layer(network, layer)
+    explained, path = _explained(model, network, layer)
     signal = preprocessor.load(clip) if is_file_source(clip) else preprocessor.resample(clip, preprocessor.sample_rate)
     spectrograms = spectrogram(preprocessor.windows(signal), preprocessor.stft)
     x = keras.ops.convert_to_tensor(spectrograms)
     scores = keras.ops.convert_to_numpy(network(x, training=False)).mean(axis=0)
     index = _class_index(class_names, class_name, scores)
-
-    head, tail = split(network, conv, owner)
-    activations = head(x)
-    with _logits(network):
-        gradients = _gradient(lambda a: tail(x, a)[:, index], activations)
-    activations = keras.ops.convert_to_numpy(activations)
-    cams = np.maximum(np.einsum("nhwc,nc->nhw", activations, gradients.mean(axis=(1, 2))), 0.0)
+    cams = np.mean([_cam(member, conv, owner, x, index) for member, (_, conv, owner) in explained], axis=0)
     grid = spectrograms.shape[1:3]
     maps = keras.ops.convert_to_numpy(keras.ops.image.resize(cams[..., None], grid, interpolation="bilinear"))[..., 0]
     peaks = maps.max(axis=(1, 2), keepdims=True)
@@ -82,6 +79,35 @@ def grad_cam(model, clip, layer=None, class_name=None, *, preprocessor=None, cla
     return GradCAM(maps, spectrograms[..., 0], class_names[index], float(scores[index]), path,
                    np.arange(len(maps)) * hop, len(signal) / preprocessor.sample_rate, preprocessor,
                    source_name(clip) if is_file_source(clip) else None)
+
+
+def _explained(model, network, layer):
+    """[(network, find_layer's (path, conv, owner))] to explain, and the layer's path. A seed ensemble's members
+    are explained one by one, each for its own logit: all of them at `layer` (a name within a member, or None
+    for each one's last conv; path "member_*/<name>"), or the one member a path such as "member_1/conv4" names."""
+    if not (isinstance(model, SERClassifier) and len(model.networks) > 1):
+        found = find_layer(network, layer)
+        return [(network, found)], found[0]
+    spectrograms = model.get_layer("spectrogram").output  # `network`'s input, in the graph of the members' outputs
+    members = [keras.Model(spectrograms, output, name=member.name)
+               for member, output in zip(model.networks, model.member_outputs, strict=True)]
+    named = [member for member in members if layer is not None and layer.split("/")[0] == member.name]
+    if not named and layer is not None and re.fullmatch(r"member_\d+/.+", layer):
+        raise ValueError(f"model {model.name!r} has no member {layer.split('/')[0]!r}; its members are "
+                         f"{', '.join(member.name for member in members)}")
+    explained = [(member, find_layer(member, layer)) for member in named or members]
+    path = explained[0][1][0]
+    return explained, path if named else "member_*/" + path.split("/", 1)[1]
+
+
+def _cam(network, conv, owner, x, index):
+    """(windows, h, w) ReLU of the conv's feature map weighted by the mean gradient of class `index`'s logit."""
+    head, tail = split(network, conv, owner)
+    activations = head(x)
+    with _logits(network):
+        gradients = _gradient(lambda a: tail(x, a)[:, index], activations)
+    activations = keras.ops.convert_to_numpy(activations)
+    return np.maximum(np.einsum("nhwc,nc->nhw", activations, gradients.mean(axis=(1, 2))), 0.0)
 
 
 def _spectrogram_network(model, preprocessor, class_names):

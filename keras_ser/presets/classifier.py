@@ -198,6 +198,11 @@ class SERClassifier(keras.Model):
         return cls(**config)
 
     @property
+    def member_outputs(self):
+        """Each seed-ensemble member's class probabilities, tensors of this model's graph ([] for one network)."""
+        return list(self.get_layer("ensemble").input) if len(self.networks) > 1 else []
+
+    @property
     def head_layers(self):
         """The output layers whose weights `keras_ser.load(..., num_classes=...)` re-initialises: each network's,
         else RH-emo's emotion head's."""

@@ -210,7 +210,7 @@ def _trainees(model):
     if len(model.networks) < 2:
         return [model]
     return [keras.Model(model.inputs, output, name=f"{model.name}_member_{i}")
-            for i, output in enumerate(model.get_layer("ensemble").input)]
+            for i, output in enumerate(model.member_outputs)]
 
 
 def _compile(model, learning_rate, ema_momentum=0.0):
