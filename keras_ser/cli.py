@@ -189,8 +189,9 @@ def _predict(args):
         for result in results:
             labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
             dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
-            silent = f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]" if result.silent else ""
-            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + silent)
+            silent = f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"
+            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "")
+                  + (silent if result.silent else ""))
             if args.windows:
                 for window in result.windows:
                     top = window["labels"][0]

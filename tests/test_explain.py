@@ -119,7 +119,8 @@ def test_a_seed_ensemble_is_explained_member_by_member_for_each_members_logit(no
     for single, member in zip(singles, ensemble.networks):
         single.networks[0].set_weights(member.get_weights())
     clip = noise[:16000]
-    cams = {name: grad_cam(ensemble, clip, layer=f"{name}/conv2", class_name="sad") for name in ("member_0", "member_1")}
+    cams = {name: grad_cam(ensemble, clip, layer=f"{name}/conv2", class_name="sad")
+            for name in ("member_0", "member_1")}
     for (name, cam), single in zip(cams.items(), singles):  # one member: the network alone, its own logit
         reference = grad_cam(single, clip, class_name="sad")
         assert cam.layer == f"{name}/conv2" and reference.layer.endswith("/conv2")

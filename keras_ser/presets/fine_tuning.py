@@ -141,7 +141,8 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
     check_whole_number("batch_size", batch_size, 1, "a whole number of windows >= 1")
     _check_whole_epochs("patience", patience)
     for name, rate in (("learning_rate", learning_rate), ("head_learning_rate", head_learning_rate)):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not 0 < rate < math.inf:
             raise ValueError(f"{name} must be a number > 0 such as 1e-3, got {rate!r}")
     _check_whole_epochs("head_epochs", head_epochs)
     if isinstance(ema_epochs, bool) or not isinstance(ema_epochs, (int, float)) or not ema_epochs >= 0:
