@@ -278,6 +278,13 @@ def test_bad_arguments_fail_clearly(emodb, monkeypatch, arguments, message):
         tiny_model().fine_tune(progress=False, **arguments)
 
 
+def test_numpy_numbers_are_accepted_as_arguments(emodb, monkeypatch):
+    calls = spy_fit(monkeypatch, train=False)
+    tiny_model().fine_tune(pick(emodb, ["03", "08", "09"], {"angry": 2, "sad": 1}), epochs=np.int64(2),
+                           batch_size=np.int32(4), learning_rate=np.float32(1e-3), patience=np.int64(1), progress=False)
+    assert calls["epochs"] == 2 and calls["batch_size"] == 4
+
+
 def test_evaluation_refuses_a_batch_size_below_one_before_reading_the_audio(emodb, monkeypatch):
     def no_reading(*args):
         raise AssertionError("the audio was read before the batch size was checked")

@@ -144,6 +144,7 @@ def fine_tune(model, train_items, validation_items=None, epochs=20, batch_size=3
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
                 or not 0 < rate < math.inf:
             raise ValueError(f"{name} must be a number > 0 such as 1e-3, got {rate!r}")
+    learning_rate, head_learning_rate = float(learning_rate), float(head_learning_rate)  # Keras takes no numpy float
     _check_whole_epochs("head_epochs", head_epochs)
     if isinstance(ema_epochs, bool) or not isinstance(ema_epochs, (int, float)) or not ema_epochs >= 0:
         raise ValueError(f"ema_epochs must be 0 (off) or a number of epochs > 0 such as 2, got {ema_epochs!r}")
