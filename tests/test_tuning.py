@@ -131,7 +131,8 @@ def test_overrides_change_the_base_and_a_search_continues_only_with_its_own_base
     project = tmp_path / "runs" / TINY_BASE["name"]
     project.mkdir(parents=True)
     (project / "config.toml").write_text(dump_toml(load_tuning(config)[0]))  # a search begun with 1 epoch a trial
-    with pytest.raises(ChangedConfigError, match=r"training.epochs: 1 -> 2.*--set name=<new name>"):
+    with pytest.raises(ChangedConfigError, match=r"holds a search of another configuration \(training.epochs: 1 -> 2\)"
+                                                 r".*--set name=<new name>"):
         tune(config, 1, directory=tmp_path / "runs", progress=False, overrides=["training.epochs=2"])
     assert main(["tune", str(config), "--max-trials", "1", "--directory", str(tmp_path / "runs"),
                  "--set", "training.batch_size=4"]) == 2

@@ -43,8 +43,9 @@ class ChangedConfigError(ValueError):
     """A run directory holds (part of) a run of another configuration."""
 
 
-def check_run_dir(config, run_dir, hint=RESTART_HINT):
-    """Raise ChangedConfigError, naming the keys that differ, if `run_dir` holds a config.toml other than `config`.
+def check_run_dir(config, run_dir, hint=RESTART_HINT, what="a run"):
+    """Raise ChangedConfigError, naming the keys that differ, if `run_dir` holds a config.toml other than `config`
+    (`what`: what the folder holds, in the message).
 
     Parsed values are compared, so the file's formatting does not matter.
     """
@@ -56,7 +57,7 @@ def check_run_dir(config, run_dir, hint=RESTART_HINT):
     except ValueError as error:
         raise ChangedConfigError(f"'{run_dir}' holds a config.toml that cannot be read ({error}); {hint}") from None
     if changes:
-        raise ChangedConfigError(f"'{run_dir}' holds a run of another configuration ({'; '.join(changes)}); {hint}")
+        raise ChangedConfigError(f"'{run_dir}' holds {what} of another configuration ({'; '.join(changes)}); {hint}")
 
 
 def first_stage(config):

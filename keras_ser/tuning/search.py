@@ -62,7 +62,7 @@ def tune(path, max_trials, tuner="random", directory="runs/tuning", cache_dir=No
     """
     base, space = load_tuning(path, overrides)
     project = Path(directory) / base.name
-    check_run_dir(base, project, hint=CONTINUE_HINT)
+    check_run_dir(base, project, hint=CONTINUE_HINT, what="a search")
     project.mkdir(parents=True, exist_ok=True)
     (project / CONFIG_FILE).write_text(dump_toml(base))
     data = prepare_data(base.data, seed=base.seed, cache_dir=cache_dir, progress=progress, training=base.training)
