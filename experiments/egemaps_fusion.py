@@ -55,16 +55,19 @@ def egemaps_probabilities(items, part_of, labels, standardization, num_classes):
 
 
 def fused(network, egemaps, weight):
+    """Logits of the weighted geometric mean of the two probabilities (`weight` on the network's)."""
     logits = weight * np.log(np.clip(network, 1e-7, 1)) + (1 - weight) * np.log(np.clip(egemaps, 1e-7, 1))
     return logits - logits.max(axis=1, keepdims=True)  # argmax is all that UAR needs
 
 
 def uar_by_corpus(labels, scores, corpora, class_names):
+    """{corpus: UAR} of (N, classes) scores."""
     return {corpus: classification_metrics(labels[corpora == corpus], scores[corpora == corpus], class_names)["uar"]
             for corpus in sorted(set(corpora))}
 
 
 def evaluate(config_path, preset):
+    """The network's, eGeMAPS's and the fusions' UAR per corpus on the split's validation and test speakers."""
     config = load_config(config_path)
     chosen = split_items(config.data, config.seed)
     items = [item for part in PARTS for item in chosen.parts[part]]
@@ -93,6 +96,7 @@ def evaluate(config_path, preset):
 
 
 def held_out_corpus(config_path):
+    """The corpus a leave-one-corpus-out configuration tests on, else None."""
     data = load_config(config_path).data
     return data.test_corpus if data.split == "leave_corpus_out" else None
 

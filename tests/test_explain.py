@@ -101,16 +101,17 @@ def test_zoo_preset_explains_a_real_clip_and_the_cli_plots_it(corpus_root, tmp_p
     assert "unknown class 'joy'; the model's classes are: neutral, angry, happy, sad" in capsys.readouterr().err
 
 
+TINY_FRONT_END = AudioPreprocessor(segment_seconds=1.0, normalizer={"kind": "utterance_global"},
+                                   stft=STFTSettings(mel_bins=16, compression="log"))
+
+
 def _compact_classifier(members, seed):
+    """A SERClassifier of `members` compact CNNs (4 and 4 filters) on TINY_FRONT_END, seeded."""
     from keras_ser.presets import SERClassifier
 
     keras.utils.set_random_seed(seed)
     return SERClassifier(["neutral", "angry", "happy", "sad"], preprocessor=TINY_FRONT_END,
                          network={"builder": "compact_cnn", "members": members, "options": {"filters": [4, 4]}})
-
-
-TINY_FRONT_END = AudioPreprocessor(segment_seconds=1.0, normalizer={"kind": "utterance_global"},
-                                   stft=STFTSettings(mel_bins=16, compression="log"))
 
 
 def test_a_seed_ensemble_is_explained_member_by_member_for_each_members_logit(noise):
