@@ -39,12 +39,15 @@ def network_probabilities(preset, items, class_names):
     return scores[:, [list(model.class_names).index(name) for name in class_names]]
 
 
-def egemaps_probabilities(items, part_of, labels, standardization, num_classes):
-    """Class probabilities of a logistic eGeMAPS baseline fitted on the "train" rows."""
-    ordered = sorted(items, key=lambda item: str(item.path))
-    features = egemaps_features(ordered, "egemaps-fusion", progress=True)
+def egemaps_rows(items):
+    """(items, 88) eGeMAPS functionals of the items, in their order (computed once into the feature cache)."""
+    features = egemaps_features(sorted(items, key=lambda item: str(item.path)), "egemaps-fusion", progress=True)
     row_of = {item.path: row for row, item in zip(features.item_index, features.items)}
-    x = np.asarray(features.features[[row_of[item.path] for item in items]], np.float64)
+    return np.asarray(features.features[[row_of[item.path] for item in items]], np.float64)
+
+
+def egemaps_probabilities(x, items, part_of, labels, standardization, num_classes):
+    """Class probabilities of a logistic eGeMAPS baseline on features `x`, fitted on the "train" rows."""
     if standardization == "corpus":
         x = standardize(x, np.array([item.corpus for item in items]))
     speakers = np.array([f"{item.corpus}:{item.speaker}" for item in items])
@@ -85,8 +88,9 @@ def evaluate(config_path, preset):
                 for part, mask in (("val", val), ("test", test))}
 
     result["network"] = scores(network)
+    x = egemaps_rows(items)
     for standardization in ("global", "corpus"):
-        egemaps, c = egemaps_probabilities(items, part_of, labels, standardization, len(chosen.class_names))
+        egemaps, c = egemaps_probabilities(x, items, part_of, labels, standardization, len(chosen.class_names))
         by_weight = {float(w): scores(fused(network, egemaps, w)) for w in WEIGHTS}
         best = max(by_weight, key=lambda w: np.mean(list(by_weight[w]["val"].values())))
         result[f"egemaps_{standardization}"] = {"chosen_c": c, **by_weight[0.0]}

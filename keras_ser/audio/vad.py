@@ -25,9 +25,13 @@ MIN_SPEECH = 0.3
 MIN_PAUSE = 0.5
 
 
+def _decibels(power):
+    """Mean signal power as dBFS, digital silence at SILENCE_DB."""
+    return 10.0 * np.log10(np.maximum(power, 10.0 ** (SILENCE_DB / 10.0)))
+
+
 def _levels(frames):
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    return (10.0 * np.log10(np.maximum(power, 10.0 ** (SILENCE_DB / 10.0)))).astype(np.float32)
+    return _decibels(np.mean(np.square(frames, dtype=np.float64), axis=1)).astype(np.float32)
 
 
 def peak_level(signal, sampling_rate, frame_seconds=FRAME_SECONDS):
@@ -38,8 +42,8 @@ def peak_level(signal, sampling_rate, frame_seconds=FRAME_SECONDS):
         raise ValueError(f"peak_level needs a non-empty mono signal, got shape {signal.shape}")
     frame = min(signal.size, max(1, round(frame_seconds * sampling_rate)))
     frames = signal[: signal.size - signal.size % frame].reshape(-1, frame)
-    power = np.einsum("ij,ij->i", frames, frames).max() / frame  # float32: a tenth of _levels's time
-    return float(10.0 * np.log10(max(power, 10.0 ** (SILENCE_DB / 10.0))))
+    power = float(np.einsum("ij,ij->i", frames, frames).max()) / frame  # summed in float32: a tenth of _levels's time
+    return float(_decibels(power))
 
 
 class LevelMeter:
