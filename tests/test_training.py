@@ -560,9 +560,12 @@ AVERAGED_WEIGHTS = textwrap.dedent(
     metrics = train(config_from_dict(raw), run_dir, callbacks=[recorder], progress=False)
     saved = [np.array(w) for w in keras.models.load_model(f"{run_dir}/model.keras").trainable_weights]
     history = json.load(open(f"{run_dir}/history.json"))
+    np.savez(f"{run_dir}/weights.npz",  # each weight across the steps, then as saved
+             **{f"steps_{i}": np.stack(each) for i, each in enumerate(zip(*recorder.steps))},
+             **{f"saved_{i}": weight for i, weight in enumerate(saved)})
     print(json.dumps({
-        "steps": [[w.tolist() for w in step] for step in recorder.steps], "saved": [w.tolist() for w in saved],
-        "kept_step": recorder.epoch_ends[metrics["best_epoch"]], "epoch_ends": recorder.epoch_ends,
+        "weights": len(saved), "kept_step": recorder.epoch_ends[metrics["best_epoch"]],
+        "epoch_ends": recorder.epoch_ends,
         "val_uar": metrics["val"]["uar"], "kept_epoch_val_uar": history["val_uar"][metrics["best_epoch"]],
     }))
     """
@@ -607,13 +610,16 @@ def test_averaged_weights_are_the_ones_validated_kept_and_saved(tmp_path, data_r
                             env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    steps = found["steps"][:found["kept_step"] + 1]
-    assert len(found["steps"]) > 9
+    with np.load(tmp_path / "ema" / "weights.npz") as recorded:
+        every_step = list(zip(*(recorded[f"steps_{i}"] for i in range(found["weights"]))))
+        saved_weights = [recorded[f"saved_{i}"] for i in range(found["weights"])]
+    steps = every_step[:found["kept_step"] + 1]
+    assert len(every_step) > 9
     span = found["epoch_ends"][0] + 1
     expected = warmed_up_average(steps, 0.9) if averaging == "momentum" else mean_first_average(steps, span)
-    for saved, average in zip(found["saved"], expected):
+    for saved, average in zip(saved_weights, expected, strict=True):
         np.testing.assert_allclose(saved, average, rtol=1e-4, atol=1e-6)
-    assert not all(np.allclose(saved, raw, rtol=1e-4, atol=1e-6) for saved, raw in zip(found["saved"], steps[-1]))
+    assert not all(np.allclose(saved, raw, rtol=1e-4, atol=1e-6) for saved, raw in zip(saved_weights, steps[-1]))
     assert found["val_uar"] == pytest.approx(found["kept_epoch_val_uar"], abs=1e-9)  # validated on the average
 
 
