@@ -20,6 +20,7 @@ from keras_ser.training.augmentation import (
     magnitudes,
     mask,
     mixup,
+    smooth_labels,
     warp_frequencies,
 )
 from keras_ser.training.loader import CropSource, TrainingDataset, WindowSource, epoch_draws, silence
@@ -94,6 +95,9 @@ def test_the_options_are_off_by_default_and_new_front_ends_get_their_own_cache_k
         ({"training": {"augment": {"frequency_warp": 0.5}}}, "training.augment.frequency_warp",
          "between 0 and 0.5 .*got 0.5"),
         ({"training": {"augment": {"frequency_warp": True}}}, "training.augment.frequency_warp", "got True"),
+        ({"training": {"augment": {"label_smoothing": 1.0}}}, "training.augment.label_smoothing",
+         "between 0 and 1 .*got 1.0"),
+        ({"training": {"augment": {"label_smoothing": "0.1"}}}, "training.augment.label_smoothing", "got '0.1'"),
         ({"data": {"features": "rhemo", "rhemo_model": "e.keras", "crops": "random"}}, "data.crops",
          "leave data.crops at \"fixed\""),
         ({"data": {"features": "rhemo", "rhemo_model": "e.keras"}, "training": {"augment": {"gain_db": 3}}},
@@ -242,6 +246,21 @@ def test_mixup_mixes_inputs_and_labels_alike():
     assert (soft.max(axis=1) < 1).sum() >= 4  # mostly mixed
 
 
+def test_label_smoothing_spreads_its_share_over_the_classes_after_mixup():
+    smoothed = smooth_labels(np.array([2, 0]), 0.1, num_classes=4)
+    np.testing.assert_allclose(smoothed, [[0.025, 0.025, 0.925, 0.025], [0.925, 0.025, 0.025, 0.025]], rtol=1e-6)
+    np.testing.assert_allclose(smooth_labels(np.array([[0.5, 0.5, 0, 0]]), 0.2, 4), [[0.45, 0.45, 0.05, 0.05]])
+    x = np.zeros((6, 3, 2, 1), np.float32)
+    inputs, labels = Augmentation(label_smoothing=0.2).inputs(x, np.array([0, 1, 2, 3, 0, 1]), None, num_classes=4)
+    assert inputs is x and labels.shape == (6, 4) and labels.dtype == np.float32
+    np.testing.assert_allclose(labels[:, 0], [0.85, 0.05, 0.05, 0.05, 0.85, 0.05], rtol=1e-6)
+    both = Augmentation(mixup_alpha=0.4, label_smoothing=0.2)
+    _, soft = both.inputs(x, np.arange(6) % 4, np.random.default_rng(0), num_classes=4)
+    _, mixed = mixup(x, np.arange(6) % 4, np.random.default_rng(0), 0.4, num_classes=4)
+    np.testing.assert_allclose(soft, 0.8 * mixed + 0.05, rtol=1e-6)
+    assert both.soft_labels and Augmentation(label_smoothing=0.1).soft_labels and not Augmentation().soft_labels
+
+
 # --- the training dataset -----------------------------------------------------------------------
 
 def _window_dataset(seed=0, augment=ALL_ON, **kwargs):
@@ -272,6 +291,14 @@ def test_masks_in_the_dataset_are_whole_stripes_of_at_most_the_widest_width():
         rows, columns = example.all(axis=1), example.all(axis=0)
         assert (example == (rows[:, None] | columns[None, :])).all()
         assert rows.sum() <= 80 and columns.sum() <= 24
+
+
+def test_the_dataset_smooths_the_labels_of_the_examples_it_draws():
+    plain, smoothed = _window_dataset(augment={}), _window_dataset(augment={"label_smoothing": 0.1})
+    for index in range(len(plain)):
+        (x, labels), (x_smoothed, soft) = plain[index], smoothed[index]
+        np.testing.assert_array_equal(x_smoothed, x)
+        np.testing.assert_allclose(soft, 0.9 * np.eye(4)[labels] + 0.025, rtol=1e-6)
 
 
 def test_balanced_epochs_draw_corpus_and_class_groups_in_equal_shares():

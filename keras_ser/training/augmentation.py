@@ -1,9 +1,9 @@
-"""Augmentation of training batches on the fly (numpy only): gain, noise, frequency warping, SpecAugment masks and
-mixup.
+"""Augmentation of training batches on the fly (numpy only): gain, noise, frequency warping, SpecAugment masks,
+mixup and label smoothing.
 
 The options are the run configuration's `training.augment` table; an absent key is off. Gain,
 noise and frequency warping act on the cached spectrograms before normalisation, as they would on the audio;
-masks and mixup act on the normalised network inputs. Speed perturbation is not done here:
+masks, mixup and label smoothing act on the normalised network inputs and their labels. Speed perturbation is not done here:
 each factor has its own feature cache (`FrontEnd.speed`), from which the training loader
 draws one per utterance per epoch. Validation, test and evaluation data are never augmented.
 """
@@ -39,6 +39,7 @@ class Augmentation:
     mixup_alpha: each example mixed with another of its batch by λ ~ Beta(α, α); labels become soft.
     frequency_warp: w < 0.5: each example's frequency axis scaled by a factor drawn uniformly in [1 - w, 1 + w]
     (vocal tract length perturbation: formants and harmonics move together, the timing stays).
+    label_smoothing: ε < 1: each training label becomes (1 - ε) times its one-hot row plus ε / classes (after mixup).
     """
 
     gain_db: float = 0.0
@@ -49,7 +50,8 @@ class Augmentation:
     frequency_mask_width: int = 0
     speed: tuple = (1.0,)
     mixup_alpha: float = 0.0
-    frequency_warp: float = 0.0  # last, so that positional construction keeps its meaning
+    frequency_warp: float = 0.0  # the last two after the older ones, so positional construction keeps its meaning
+    label_smoothing: float = 0.0
 
     @classmethod
     def from_table(cls, table):
@@ -61,6 +63,11 @@ class Augmentation:
         for key in ("gain_db", "mixup_alpha"):
             if key in table and not (_is_number(table[key]) and table[key] > 0):
                 raise AugmentationError(key, f"must be a positive number (leave it out for none), got {table[key]!r}")
+        smoothing = table.get("label_smoothing")
+        if "label_smoothing" in table and not (_is_number(smoothing) and 0 < smoothing < 1):
+            raise AugmentationError("label_smoothing",
+                                    f"must be a number between 0 and 1 (the share spread over the classes), e.g. 0.1, "
+                                    f"got {smoothing!r}")
         warp = table.get("frequency_warp")
         if "frequency_warp" in table and not (_is_number(warp) and 0 < warp < 0.5):
             raise AugmentationError("frequency_warp",
@@ -102,14 +109,22 @@ class Augmentation:
             x = warp_frequencies(x, rng.uniform(1 - self.frequency_warp, 1 + self.frequency_warp, len(x)), stft)
         return x
 
+    @property
+    def soft_labels(self):
+        """Whether the training labels are (examples, classes) rows rather than class indices."""
+        return bool(self.mixup_alpha or self.label_smoothing)
+
     def inputs(self, x, labels, rng, num_classes):
-        """Masks, then mixup, on normalised inputs; returns (inputs, labels), soft labels with mixup."""
+        """Masks, mixup and label smoothing, on normalised inputs; returns (inputs, labels), soft labels with mixup
+        or smoothing."""
         for axis, count, width in ((1, self.time_masks, self.time_mask_width),
                                    (2, self.frequency_masks, self.frequency_mask_width)):
             if count:
                 x = mask(x, *draw_bands(rng, len(x), count, width, x.shape[axis]), axis)
         if self.mixup_alpha:
-            return mixup(x, labels, rng, self.mixup_alpha, num_classes)
+            x, labels = mixup(x, labels, rng, self.mixup_alpha, num_classes)
+        if self.label_smoothing:
+            labels = smooth_labels(labels, self.label_smoothing, num_classes)
         return x, labels
 
 
@@ -212,3 +227,10 @@ def mixup(x, labels, rng, alpha, num_classes):
     w = weight.reshape(-1, *[1] * (x.ndim - 1))
     mixed = w * x + (1 - w) * x[partner]
     return mixed.astype(np.float32), weight[:, None] * onehot + (1 - weight[:, None]) * onehot[partner]
+
+
+def smooth_labels(labels, share, num_classes):
+    """Soft labels: integer labels or soft rows, each (1 - `share`) of itself plus `share` / classes per class."""
+    labels = np.asarray(labels)
+    rows = labels if labels.ndim == 2 else np.eye(num_classes, dtype=np.float32)[labels]
+    return ((1 - share) * rows + share / num_classes).astype(np.float32)

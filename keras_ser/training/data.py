@@ -40,8 +40,8 @@ class PreparedData:
 
     @property
     def soft_labels(self):
-        """Whether the training batches carry soft labels (mixup)."""
-        return self.loader is not None and bool(self.loader.augmentation.mixup_alpha)
+        """Whether the training batches carry soft labels (mixup, label smoothing)."""
+        return self.loader is not None and self.loader.augmentation.soft_labels
 
     def train_dataset(self, batch_size, seed=0, drop_remainder=False):
         """The training batches, normalised: the shuffled fixed windows, or those `loader` draws and augments."""

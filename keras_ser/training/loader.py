@@ -82,7 +82,7 @@ class TrainingDataset(keras.utils.PyDataset):
     comes once, shuffled; with `groups` (one name per example, e.g. its corpus) no batch mixes two
     groups. `transform` (the normaliser) runs between the spectrogram and input augmentations; `stft`
     is the features' front end (gain and noise undo its compression). Labels are integers, or soft
-    (examples, num_classes) rows with mixup.
+    (examples, num_classes) rows with mixup or label smoothing.
     """
 
     def __init__(self, source, labels, batch_size, seed=0, weights=None, augmentation=Augmentation(),
