@@ -173,14 +173,15 @@ def _timeline(args, model):
 
 
 def _predict(args):
-    from keras_ser.presets import SilentAudioWarning, load
+    from keras_ser.presets import ShortAudioWarning, SilentAudioWarning, load
 
     _check_timeline_options(args)
     model = load(args.model)
     if args.timeline:
         return _timeline(args, model)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SilentAudioWarning)  # each silent clip is marked below instead
+        for marked in (SilentAudioWarning, ShortAudioWarning):  # each such clip is marked below instead
+            warnings.simplefilter("ignore", marked)
         results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
                                       progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
     if args.json:
@@ -189,9 +190,9 @@ def _predict(args):
         for result in results:
             labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
             dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
-            silent = f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"
-            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "")
-                  + (silent if result.silent else ""))
+            marks = [f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"] * result.silent
+            marks += [f"  [too short: {result.seconds:.3f} s of audio, too little to hold an emotion]"] * result.too_short
+            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + "".join(marks))
             if args.windows:
                 for window in result.windows:
                     top = window["labels"][0]

@@ -47,6 +47,18 @@ def test_a_silent_file_is_marked_in_the_output(preset, clips, tmp_path, capsys):
     assert entry["silent"] is True and entry["level_db"] == -100.0
 
 
+
+def test_a_file_too_short_to_hold_an_emotion_is_marked_in_the_output(preset, tmp_path, capsys):
+    soundfile.write(tmp_path / "blip.wav", speech_like()[: RATE // 10], RATE)
+    assert main(["predict", str(tmp_path / "blip.wav"), "--model", preset]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("[too short: 0.100 s of audio, too little to hold an emotion]")
+    assert "ShortAudioWarning" not in captured.err and "[silent" not in captured.out
+    assert main(["predict", str(tmp_path / "blip.wav"), "--model", preset, "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["too_short"] is True and entry["seconds"] == 0.1 and entry["silent"] is False
+
+
 def test_unreadable_files_are_skipped_and_reported_together(preset, clips, tmp_path, capsys):
     good, bad = clips
     extra = tmp_path / "extra.wav"

@@ -11,7 +11,7 @@ from prediction_helpers import CLASSES, RATE, mixed_folder, speech_like, tiny_cl
 
 from keras_ser import audio
 from keras_ser.audio import AudioError
-from keras_ser.presets import SilentAudioWarning
+from keras_ser.presets import ShortAudioWarning, SilentAudioWarning
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,8 @@ def test_silent_clips_are_scored_but_marked_and_warned_about(model, corpus_root,
     assert silence.silent and silence.level_db == -100.0 and len(silence) == len(CLASSES)
     assert silence.to_dict()["level_db"] == -100.0 and silence.to_dict()["silent"] is True
     faint = np.random.default_rng(0).normal(0, 10 ** (-80 / 20), RATE)  # noise at -80 dBFS RMS
-    with pytest.warns(SilentAudioWarning, match=r"2 of 3 clip\(s\) .*\(clip 0, clip 2\)"):
+    with pytest.warns(SilentAudioWarning, match=r"2 of 3 clip\(s\) .*\(clip 0, clip 2\)"), \
+            pytest.warns(ShortAudioWarning, match=r"1 of 3 clip\(s\) .*\(clip 2\)"):
         results = model.predict_batch([faint, speech, np.zeros(100)], sampling_rate=RATE)
     assert [r.silent for r in results] == [True, False, True]
     # the quietest clip of the shared corpora (its loudest 20 ms at -54.5 dBFS) is speech, not silence
@@ -181,6 +182,24 @@ def test_silent_clips_are_scored_but_marked_and_warned_about(model, corpus_root,
     with pytest.warns(SilentAudioWarning, match="blank.wav"):
         (marked,) = model.predict_files([tmp_path / "blank.wav"], progress=False)
     assert marked.silent and marked.source == str(tmp_path / "blank.wav")
+
+
+def test_clips_too_short_to_hold_an_emotion_are_scored_but_marked_and_warned_about(model, corpus_root):
+    speech = speech_like()
+    quarter = RATE // 4  # SHORT_SECONDS: 0.25 s
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortAudioWarning)
+        result = model.predict_array(speech[:quarter], sampling_rate=RATE)
+        shortest = model.predict_file(corpus_root("emodb") / "wav" / "12a02Ac.flac")  # EmoDB's shortest clip
+    assert not result.too_short and result.seconds == 0.25 and result.to_dict()["too_short"] is False
+    assert not shortest.too_short and shortest.seconds == pytest.approx(1.226, abs=1e-3)
+    with pytest.warns(ShortAudioWarning, match=r"1 of 1 clip\(s\) are shorter than 0.25 s \(clip 0\): their scores "
+                                               r"are a guess on too little speech .*Prediction.too_short"):
+        clipped = model.predict_array(speech[: quarter - 1], sampling_rate=RATE)
+    assert clipped.too_short and not clipped.silent and len(clipped) == len(CLASSES)
+    assert clipped.to_dict()["seconds"] == 0.25 and clipped.to_dict()["too_short"] is True  # 0.2499375 s, rounded
+    with pytest.warns(ShortAudioWarning, match=r"1 of 1 clip"):  # the duration of the audio, at any rate
+        assert model.predict_array(speech[::2][: RATE // 10], sampling_rate=RATE // 2).seconds == pytest.approx(0.2)
 
 
 def test_batch_sizes_and_chunks_must_be_whole_numbers_of_at_least_one(model, tmp_path):

@@ -10,6 +10,7 @@ _EXPORTS = {
     "Prediction": "classifier",
     "PresetError": "files",
     "SERClassifier": "classifier",
+    "ShortAudioWarning": "classifier",
     "SilentAudioWarning": "classifier",
     "Timeline": "timeline",
     "list_models": "registry",

@@ -24,6 +24,9 @@ from keras_ser.training.metrics import AGGREGATION_METHODS, aggregate_windows
 
 # Up to this many windows, a first prediction runs eagerly instead of tracing a predict function.
 EAGER_WINDOWS = 4
+# Clips shorter than this (seconds) are flagged: the zoo's corpora hold no emotional clip under 0.87 s (nEMO's
+# shortest; EmoDB 1.23 s, TESS 1.25 s, RAVDESS 2.94 s), and even FSDD's single spoken digits last 0.14 s or more.
+SHORT_SECONDS = 0.25
 
 
 class Prediction(list):
@@ -33,14 +36,16 @@ class Prediction(list):
     `.windows`: per-window results [{"start", "end", "labels", "dimensions"}] (seconds).
     `.level_db`: the RMS level (dBFS) of the clip's loudest 20-ms frame; `.silent`: it is below SILENT_DB (-70), so
     the scores are the model's guess on silence, not an emotion.
+    `.seconds`: the clip's duration; `.too_short`: it is under SHORT_SECONDS (0.25 s), too short to hold an emotion.
     """
 
-    def __init__(self, labels, dimensions=None, windows=None, source=None, level_db=None):
+    def __init__(self, labels, dimensions=None, windows=None, source=None, level_db=None, seconds=None):
         super().__init__(labels)
         self.dimensions = dimensions or {}
         self.windows = windows or []
         self.source = source
         self.level_db = level_db
+        self.seconds = seconds
 
     @property
     def label(self):
@@ -50,15 +55,25 @@ class Prediction(list):
     def silent(self):
         return self.level_db is not None and self.level_db < SILENT_DB
 
+    @property
+    def too_short(self):
+        return self.seconds is not None and self.seconds < SHORT_SECONDS
+
     def to_dict(self):
         result = {"labels": list(self), **self.dimensions, "windows": self.windows}
         if self.level_db is not None:
             result.update(level_db=round(self.level_db, 1), silent=self.silent)
+        if self.seconds is not None:
+            result.update(seconds=round(self.seconds, 3), too_short=self.too_short)
         return {"source": self.source, **result} if self.source is not None else result
 
 
 class SilentAudioWarning(UserWarning):
     """Clips with no sound above SILENT_DB were scored: their scores say nothing about an emotion."""
+
+
+class ShortAudioWarning(UserWarning):
+    """Clips shorter than SHORT_SECONDS were scored: too short to hold an emotion."""
 
 
 class Predictions(list):
@@ -91,6 +106,15 @@ def _expand(targets):
         else:
             files.append(target)
     return files
+
+
+def _warn_about(predictions, flag, category, what, scores_are):
+    """One warning naming the clips (the first three) whose Prediction has `flag` set."""
+    flagged = [prediction.source or f"clip {i}" for i, prediction in enumerate(predictions) if getattr(prediction, flag)]
+    if flagged:
+        warnings.warn(f"{len(flagged)} of {len(predictions)} clip(s) {what} "
+                      f"({', '.join(flagged[:3])}{', ...' if len(flagged) > 3 else ''}): their scores are "
+                      f"{scores_are} (Prediction.{flag}); check the recording", category, stacklevel=4)
 
 
 def _ranked(class_names, scores):
@@ -227,7 +251,7 @@ class SERClassifier(keras.Model):
             outputs["emotion"] = keras.ops.convert_to_numpy(self.scaling(outputs["emotion"]))
         return {key: value if key == "emotion" else value.reshape(len(windows)) for key, value in outputs.items()}
 
-    def _clip_prediction(self, outputs, start, count, hop, aggregate, source, level_db):
+    def _clip_prediction(self, outputs, start, count, hop, aggregate, source, level_db, seconds):
         emotion = outputs["emotion"][start : start + count]
         _, pooled = aggregate_windows(emotion, np.zeros(count, dtype=int), method=aggregate)
         scores = pooled[0] / pooled[0].sum()
@@ -238,7 +262,7 @@ class SERClassifier(keras.Model):
              "dimensions": {name: float(outputs[name][start + i]) for name in self.dimension_names}}
             for i in range(count)
         ]
-        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source, level_db)
+        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source, level_db, seconds)
 
     def _predict_signals(self, signals, sources, aggregate, hop_seconds, batch_size):
         if aggregate not in AGGREGATION_METHODS:
@@ -249,16 +273,15 @@ class SERClassifier(keras.Model):
         windows = [self.preprocessor.windows(signal, hop) for signal in signals]
         outputs = self.score_windows(np.concatenate(windows), batch_size=batch_size)
         starts = np.cumsum([0] + [len(w) for w in windows])
-        levels = [peak_level(signal, self.preprocessor.sample_rate) for signal in signals]
-        predictions = Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source, level)
-                                   for start, w, source, level in zip(starts, windows, sources, levels)),
+        rate = self.preprocessor.sample_rate
+        predictions = Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source,
+                                                         peak_level(signal, rate), len(signal) / rate)
+                                   for start, w, source, signal in zip(starts, windows, sources, signals)),
                                   self.class_names)
-        silent = [prediction.source or f"clip {i}" for i, prediction in enumerate(predictions) if prediction.silent]
-        if silent:
-            warnings.warn(f"{len(silent)} of {len(predictions)} clip(s) have no sound above {SILENT_DB:g} dBFS "
-                          f"({', '.join(silent[:3])}{', ...' if len(silent) > 3 else ''}): their scores are the "
-                          "model's guess on silence, not an emotion (Prediction.silent); check the recording",
-                          SilentAudioWarning, stacklevel=3)
+        _warn_about(predictions, "silent", SilentAudioWarning,
+                    f"have no sound above {SILENT_DB:g} dBFS", "the model's guess on silence, not an emotion")
+        _warn_about(predictions, "too_short", ShortAudioWarning, f"are shorter than {SHORT_SECONDS:g} s",
+                    "a guess on too little speech to hold an emotion")
         return predictions
 
     def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
