@@ -190,9 +190,12 @@ def _predict(args):
         for result in results:
             labels = " | ".join(f"{entry['label']} {entry['score']:.3f}" for entry in result)
             dimensions = ", ".join(f"{name} {value:.2f}" for name, value in result.dimensions.items())
-            marks = [f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"] * result.silent
-            marks += [f"  [too short: {result.seconds:.3f} s of audio, too little to hold an emotion]"] * result.too_short
-            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + "".join(marks))
+            marks = ""
+            if result.silent:
+                marks += f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"
+            if result.too_short:
+                marks += f"  [too short: {result.seconds:.3f} s of audio, too little to hold an emotion]"
+            print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + marks)
             if args.windows:
                 for window in result.windows:
                     top = window["labels"][0]

@@ -110,7 +110,7 @@ def _expand(targets):
 
 def _warn_about(predictions, flag, category, what, scores_are):
     """One warning naming the clips (the first three) whose Prediction has `flag` set."""
-    flagged = [prediction.source or f"clip {i}" for i, prediction in enumerate(predictions) if getattr(prediction, flag)]
+    flagged = [result.source or f"clip {i}" for i, result in enumerate(predictions) if getattr(result, flag)]
     if flagged:
         warnings.warn(f"{len(flagged)} of {len(predictions)} clip(s) {what} "
                       f"({', '.join(flagged[:3])}{', ...' if len(flagged) > 3 else ''}): their scores are "

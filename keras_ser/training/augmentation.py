@@ -3,8 +3,8 @@ mixup and label smoothing.
 
 The options are the run configuration's `training.augment` table; an absent key is off. Gain,
 noise and frequency warping act on the cached spectrograms before normalisation, as they would on the audio;
-masks, mixup and label smoothing act on the normalised network inputs and their labels. Speed perturbation is not done here:
-each factor has its own feature cache (`FrontEnd.speed`), from which the training loader
+masks, mixup and label smoothing act on the normalised network inputs and their labels. Speed perturbation is
+not done here: each factor has its own feature cache (`FrontEnd.speed`), from which the training loader
 draws one per utterance per epoch. Validation, test and evaluation data are never augmented.
 """
 
