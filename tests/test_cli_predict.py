@@ -47,7 +47,6 @@ def test_a_silent_file_is_marked_in_the_output(preset, clips, tmp_path, capsys):
     assert entry["silent"] is True and entry["level_db"] == -100.0
 
 
-
 def test_a_file_too_short_to_hold_an_emotion_is_marked_in_the_output(preset, tmp_path, capsys):
     soundfile.write(tmp_path / "blip.wav", speech_like()[: RATE // 10], RATE)
     assert main(["predict", str(tmp_path / "blip.wav"), "--model", preset]) == 0
