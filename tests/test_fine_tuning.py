@@ -168,7 +168,7 @@ def test_head_epochs_train_the_output_layers_alone_first_then_the_whole_network(
                           preprocessor=AudioPreprocessor(normalizer={"kind": "max", "maximum": 40.0}), name="small")
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.networks[0].layers)
     (head,) = model.head_layers
-    initial = {id(weight): np.array(weight) for weight in model.weights}
+    initial = {id(weight): weight.numpy() for weight in model.weights}
     flags = [layer.trainable for layer in model.networks[0].layers]
     calls, original = [], SERClassifier.fit
 
@@ -176,7 +176,7 @@ def test_head_epochs_train_the_output_layers_alone_first_then_the_whole_network(
         calls.append({"trainable": {id(weight) for weight in self.trainable_weights}, "epochs": kwargs["epochs"],
                       "lr": float(self.optimizer.learning_rate), "validated": kwargs.get("validation_data") is not None})
         history = original(self, *args, **kwargs)
-        calls[-1]["after"] = {id(weight): np.array(weight) for weight in self.weights}
+        calls[-1]["after"] = {id(weight): weight.numpy() for weight in self.weights}
         return history
 
     monkeypatch.setattr(SERClassifier, "fit", fit)
@@ -230,7 +230,7 @@ def test_the_weights_average_over_epochs_is_validated_and_kept(emodb, monkeypatc
             self.steps, self.epoch_ends = [], []
 
         def on_train_batch_end(self, batch, logs=None):
-            self.steps.append([np.array(weight, dtype="float64") for weight in self.model.trainable_weights])
+            self.steps.append([weight.numpy().astype("float64") for weight in self.model.trainable_weights])
 
         def on_epoch_end(self, epoch, logs=None):
             self.epoch_ends.append(len(self.steps))
@@ -245,9 +245,9 @@ def test_the_weights_average_over_epochs_is_validated_and_kept(emodb, monkeypatc
     assert len(steps.steps) == 6
     expected = mean_first_average(kept, span=2) if ema_epochs else kept[-1]
     for weight, reference in zip(model.trainable_weights, expected):
-        np.testing.assert_allclose(np.array(weight), reference, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(weight.numpy(), reference, rtol=1e-4, atol=1e-6)
     if ema_epochs:
-        assert not all(np.allclose(np.array(weight), raw, rtol=1e-4, atol=1e-6)
+        assert not all(np.allclose(weight.numpy(), raw, rtol=1e-4, atol=1e-6)
                        for weight, raw in zip(model.trainable_weights, kept[-1]))
 
 
