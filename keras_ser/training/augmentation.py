@@ -63,15 +63,11 @@ class Augmentation:
         for key in ("gain_db", "mixup_alpha"):
             if key in table and not (_is_number(table[key]) and table[key] > 0):
                 raise AugmentationError(key, f"must be a positive number (leave it out for none), got {table[key]!r}")
-        smoothing = table.get("label_smoothing")
-        if "label_smoothing" in table and not (_is_number(smoothing) and 0 < smoothing < 1):
-            raise AugmentationError("label_smoothing",
-                                    f"must be a number between 0 and 1 (the share spread over the classes), e.g. 0.1, "
-                                    f"got {smoothing!r}")
-        warp = table.get("frequency_warp")
-        if "frequency_warp" in table and not (_is_number(warp) and 0 < warp < 0.5):
-            raise AugmentationError("frequency_warp",
-                                    f"must be a number between 0 and 0.5 (factors 1 ± it), e.g. 0.1, got {warp!r}")
+        for key, high, meaning in (("label_smoothing", 1, "the share spread over the classes"),
+                                   ("frequency_warp", 0.5, "factors 1 ± it")):
+            if key in table and not (_is_number(table[key]) and 0 < table[key] < high):
+                raise AugmentationError(key, f"must be a number between 0 and {high} ({meaning}), e.g. 0.1, "
+                                             f"got {table[key]!r}")
         for kind in ("time", "frequency"):
             count, width = f"{kind}_masks", f"{kind}_mask_width"
             for key in (count, width):
