@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from keras_ser.audio.vad import peak_level
+from keras_ser.audio.voicing import has_voice
 from keras_ser.cli import DEFAULT_MODEL
 from keras_ser.datasets.paths import default_data_root
 from keras_ser.models.cost import median_seconds
@@ -48,6 +49,7 @@ def main():
     clip = windows[0]
     latency = median_seconds(lambda: model.predict_array(clip, sampling_rate=16000), 5 * args.repeats)
     level = median_seconds(lambda: peak_level(clip, 16000), 5 * args.repeats)  # the silence check, inside latency
+    voicing = median_seconds(lambda: has_voice(clip, 16000), 5 * args.repeats)  # the noise check, inside latency
 
     cli = shutil.which("keras-ser") or sys.executable
     command = [cli] if cli.endswith("keras-ser") else [cli, "-m", "keras_ser.cli"]
@@ -65,6 +67,7 @@ def main():
     print(f"| throughput, batches of {args.batch_size} 4-s clips | {args.clips / batch_seconds:.0f} clips/s | >= 80 |")
     print(f"| warm single-clip latency (predict_array, 4 s) | {1000 * latency:.1f} ms | <= 50 |")
     print(f"| of which the silence check (`peak_level`) | {1e6 * level:.0f} µs ({100 * level / latency:.2f} %) | |")
+    print(f"| of which the voicing check (`has_voice`) | {1e3 * voicing:.2f} ms ({100 * voicing / latency:.0f} %) | |")
     if cold is not None:
         print(f"| `keras-ser predict FILE` from cold start | {cold:.2f} s | <= 5 |")
 

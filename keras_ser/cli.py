@@ -173,14 +173,14 @@ def _timeline(args, model):
 
 
 def _predict(args):
-    from keras_ser.presets import ShortAudioWarning, SilentAudioWarning, load
+    from keras_ser.presets import ShortAudioWarning, SilentAudioWarning, UnvoicedAudioWarning, load
 
     _check_timeline_options(args)
     model = load(args.model)
     if args.timeline:
         return _timeline(args, model)
     with warnings.catch_warnings():
-        for marked in (SilentAudioWarning, ShortAudioWarning):  # each such clip is marked below instead
+        for marked in (SilentAudioWarning, ShortAudioWarning, UnvoicedAudioWarning):  # marked below instead
             warnings.simplefilter("ignore", marked)
         results = model.predict_files(args.targets, aggregate=args.aggregate, hop_seconds=args.hop,
                                       progress=not args.json and sys.stdout.isatty(), on_error=args.on_error)
@@ -195,6 +195,8 @@ def _predict(args):
                 marks += f"  [silent: loudest 20 ms at {result.level_db:.1f} dBFS, nothing to score]"
             if result.too_short:
                 marks += f"  [too short: {result.seconds:.3f} s of audio, too little to hold an emotion]"
+            if result.unvoiced:
+                marks += "  [unvoiced: too little voiced sound, likely noise, not speech]"
             print(f"{result.source}: {labels}" + (f"  ({dimensions})" if dimensions else "") + marks)
             if args.windows:
                 for window in result.windows:

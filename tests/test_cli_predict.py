@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 from prediction_helpers import RATE, mixed_folder, speech_like, tiny_classifier
@@ -56,6 +57,17 @@ def test_a_file_too_short_to_hold_an_emotion_is_marked_in_the_output(preset, tmp
     assert main(["predict", str(tmp_path / "blip.wav"), "--model", preset, "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["too_short"] is True and entry["seconds"] == 0.1 and entry["silent"] is False
+
+
+def test_a_file_without_voiced_sound_is_marked_in_the_output(preset, tmp_path, capsys):
+    soundfile.write(tmp_path / "hiss.wav", np.random.default_rng(0).normal(0, 0.1, 2 * RATE), RATE)
+    assert main(["predict", str(tmp_path / "hiss.wav"), "--model", preset]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("[unvoiced: too little voiced sound, likely noise, not speech]")
+    assert "UnvoicedAudioWarning" not in captured.err and "[silent" not in captured.out
+    assert main(["predict", str(tmp_path / "hiss.wav"), "--model", preset, "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["unvoiced"] is True and entry["silent"] is False and entry["too_short"] is False
 
 
 def test_unreadable_files_are_skipped_and_reported_together(preset, clips, tmp_path, capsys):

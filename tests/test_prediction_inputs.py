@@ -11,7 +11,7 @@ from prediction_helpers import CLASSES, RATE, mixed_folder, speech_like, tiny_cl
 
 from keras_ser import audio
 from keras_ser.audio import AudioError
-from keras_ser.presets import ShortAudioWarning, SilentAudioWarning
+from keras_ser.presets import UnvoicedAudioWarning, ShortAudioWarning, SilentAudioWarning
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +200,24 @@ def test_clips_too_short_to_hold_an_emotion_are_scored_but_marked_and_warned_abo
     assert clipped.to_dict()["seconds"] == 0.25 and clipped.to_dict()["too_short"] is True  # 0.2499375 s, rounded
     with pytest.warns(ShortAudioWarning, match=r"1 of 1 clip"):  # the duration of the audio, at any rate
         assert model.predict_array(speech[::2][: RATE // 10], sampling_rate=RATE // 2).seconds == pytest.approx(0.2)
+
+
+def test_clips_without_voiced_sound_are_scored_but_marked_and_warned_about(model, corpus_root):
+    noise = np.random.default_rng(0).normal(0, 0.1, 2 * RATE)  # white noise, loud and long enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnvoicedAudioWarning)
+        speech = model.predict_array(speech_like(), sampling_rate=RATE)
+        real = model.predict_file(corpus_root("nemo") / "samples" / "WR0_neutral_3.opus")  # the least voiced clip
+    assert speech.voiced and not speech.unvoiced and speech.to_dict()["unvoiced"] is False
+    assert real.voiced and not real.unvoiced
+    with pytest.warns(UnvoicedAudioWarning, match=r"1 of 3 clip\(s\) have too little voiced sound \(under 0.1 s or 1% "
+                                                  r"of it\) \(clip 1\): their scores are the model's guess on noise "
+                                                  r".*Prediction.unvoiced"), \
+            pytest.warns(SilentAudioWarning, match=r"\(clip 2\)"):
+        results = model.predict_batch([speech_like(), noise, np.zeros(RATE)], sampling_rate=RATE)
+    assert [r.voiced for r in results] == [True, False, False]
+    assert [r.unvoiced for r in results] == [False, True, False]  # silence is flagged as silent only
+    assert results[1].to_dict()["unvoiced"] is True and len(results[1]) == len(CLASSES)
 
 
 def test_batch_sizes_and_chunks_must_be_whole_numbers_of_at_least_one(model, tmp_path):

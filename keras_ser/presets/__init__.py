@@ -13,6 +13,7 @@ _EXPORTS = {
     "ShortAudioWarning": "classifier",
     "SilentAudioWarning": "classifier",
     "Timeline": "timeline",
+    "UnvoicedAudioWarning": "classifier",
     "list_models": "registry",
     "load": "loading",
     "model_info": "registry",

@@ -12,6 +12,7 @@ from keras_ser import models
 from keras_ser.audio import AudioError, Spectrogram
 from keras_ser.audio.io import source_name
 from keras_ser.audio.vad import MIN_PAUSE, MIN_SPEECH, SILENT_DB, peak_level
+from keras_ser.audio.voicing import MIN_VOICED_SECONDS, MIN_VOICED_SHARE, has_voice
 from keras_ser.datasets.files import audio_files
 from keras_ser.models.rhemo.architecture import HEAD_UNITS, RHEMO_VARIANTS, VAD_HEADS, rhemo_encoder, rhemo_head
 from keras_ser.models.rhemo.front_end import rhemo_input
@@ -37,15 +38,18 @@ class Prediction(list):
     `.level_db`: the RMS level (dBFS) of the clip's loudest 20-ms frame; `.silent`: it is below SILENT_DB (-70), so
     the scores are the model's guess on silence, not an emotion.
     `.seconds`: the clip's duration; `.too_short`: it is under SHORT_SECONDS (0.25 s), too short to hold an emotion.
+    `.voiced`: whether 0.1 s or more of it, and 1 % of its frames, are voiced (`keras_ser.audio.voicing.has_voice`);
+    `.unvoiced`: it is not, though neither silent nor too short (noise, say), so the scores are not about an emotion.
     """
 
-    def __init__(self, labels, dimensions=None, windows=None, source=None, level_db=None, seconds=None):
+    def __init__(self, labels, dimensions=None, windows=None, source=None, level_db=None, seconds=None, voiced=None):
         super().__init__(labels)
         self.dimensions = dimensions or {}
         self.windows = windows or []
         self.source = source
         self.level_db = level_db
         self.seconds = seconds
+        self.voiced = voiced
 
     @property
     def label(self):
@@ -59,12 +63,18 @@ class Prediction(list):
     def too_short(self):
         return self.seconds is not None and self.seconds < SHORT_SECONDS
 
+    @property
+    def unvoiced(self):
+        return self.voiced is False and not self.silent and not self.too_short
+
     def to_dict(self):
         result = {"labels": list(self), **self.dimensions, "windows": self.windows}
         if self.level_db is not None:
             result.update(level_db=round(self.level_db, 1), silent=self.silent)
         if self.seconds is not None:
             result.update(seconds=round(self.seconds, 3), too_short=self.too_short)
+        if self.voiced is not None:
+            result.update(unvoiced=self.unvoiced)
         return {"source": self.source, **result} if self.source is not None else result
 
 
@@ -74,6 +84,10 @@ class SilentAudioWarning(UserWarning):
 
 class ShortAudioWarning(UserWarning):
     """Clips shorter than SHORT_SECONDS were scored: too short to hold an emotion."""
+
+
+class UnvoicedAudioWarning(UserWarning):
+    """Clips with too little voiced sound were scored: noise or other sounds, not speech."""
 
 
 class Predictions(list):
@@ -251,7 +265,7 @@ class SERClassifier(keras.Model):
             outputs["emotion"] = keras.ops.convert_to_numpy(self.scaling(outputs["emotion"]))
         return {key: value if key == "emotion" else value.reshape(len(windows)) for key, value in outputs.items()}
 
-    def _clip_prediction(self, outputs, start, count, hop, aggregate, source, level_db, seconds):
+    def _clip_prediction(self, outputs, start, count, hop, aggregate, source, signal):
         emotion = outputs["emotion"][start : start + count]
         _, pooled = aggregate_windows(emotion, np.zeros(count, dtype=int), method=aggregate)
         scores = pooled[0] / pooled[0].sum()
@@ -262,7 +276,9 @@ class SERClassifier(keras.Model):
              "dimensions": {name: float(outputs[name][start + i]) for name in self.dimension_names}}
             for i in range(count)
         ]
-        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source, level_db, seconds)
+        rate = self.preprocessor.sample_rate
+        return Prediction(_ranked(self.class_names, scores), dimensions, windows, source,
+                          level_db=peak_level(signal, rate), seconds=len(signal) / rate, voiced=has_voice(signal, rate))
 
     def _predict_signals(self, signals, sources, aggregate, hop_seconds, batch_size):
         if aggregate not in AGGREGATION_METHODS:
@@ -273,15 +289,16 @@ class SERClassifier(keras.Model):
         windows = [self.preprocessor.windows(signal, hop) for signal in signals]
         outputs = self.score_windows(np.concatenate(windows), batch_size=batch_size)
         starts = np.cumsum([0] + [len(w) for w in windows])
-        rate = self.preprocessor.sample_rate
-        predictions = Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source,
-                                                         peak_level(signal, rate), len(signal) / rate)
+        predictions = Predictions((self._clip_prediction(outputs, start, len(w), hop, aggregate, source, signal)
                                    for start, w, source, signal in zip(starts, windows, sources, signals)),
                                   self.class_names)
         _warn_about(predictions, "silent", SilentAudioWarning,
                     f"have no sound above {SILENT_DB:g} dBFS", "the model's guess on silence, not an emotion")
         _warn_about(predictions, "too_short", ShortAudioWarning, f"are shorter than {SHORT_SECONDS:g} s",
                     "a guess on too little speech to hold an emotion")
+        _warn_about(predictions, "unvoiced", UnvoicedAudioWarning,
+                    f"have too little voiced sound (under {MIN_VOICED_SECONDS:g} s or {MIN_VOICED_SHARE:.0%} of it)",
+                    "the model's guess on noise or other sounds, not on speech")
         return predictions
 
     def predict_array(self, audio, sampling_rate, aggregate="mean", hop_seconds=None, batch_size=32,
