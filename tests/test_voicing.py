@@ -85,7 +85,11 @@ def test_real_speech_is_voiced_also_under_noise(corpus_root):
         assert has_voice(speech + noise.astype(np.float32), RATE), path.name
 
 
-def test_bad_signals_are_named():
+def test_bad_signals_and_rates_are_named():
     for bad in (np.zeros((2, 100)), np.zeros(0)):
         with pytest.raises(ValueError, match=re.escape(f"voicing needs a non-empty mono signal, got shape {bad.shape}")):
             has_voice(bad, RATE)
+    for rate in (0, -8000, 8000.5, None):
+        with pytest.raises(ValueError, match=re.escape(f"sampling_rate must be a positive integer sample rate in Hz, "
+                                                       f"got {rate!r}")):
+            voiced_frames(tone(150, 1), rate)

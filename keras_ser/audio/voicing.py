@@ -5,6 +5,8 @@ import math
 import numpy as np
 import soxr
 
+from keras_ser.audio.io import check_rate
+
 # Frames are analysed at this rate (Hz), FRAME_SECONDS long, one every HOP_SECONDS.
 WORK_RATE = 8000
 FRAME_SECONDS = 0.06  # three periods of the lowest pitch
@@ -45,7 +47,7 @@ def _voiced_blocks(signal, sampling_rate):
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim != 1 or signal.size == 0:
         raise ValueError(f"voicing needs a non-empty mono signal, got shape {signal.shape}")
-    if sampling_rate != WORK_RATE:
+    if check_rate(sampling_rate, "sampling_rate") != WORK_RATE:
         signal = soxr.resample(signal, sampling_rate, WORK_RATE)
     length, hop = round(FRAME_SECONDS * WORK_RATE), round(HOP_SECONDS * WORK_RATE)
     signal = np.pad(signal, (0, max(0, length - len(signal))))
