@@ -11,7 +11,7 @@ from prediction_helpers import CLASSES, RATE, mixed_folder, speech_like, tiny_cl
 
 from keras_ser import audio
 from keras_ser.audio import AudioError
-from keras_ser.presets import UnvoicedAudioWarning, ShortAudioWarning, SilentAudioWarning
+from keras_ser.presets import ShortAudioWarning, SilentAudioWarning, UnvoicedAudioWarning
 
 
 @pytest.fixture(scope="module")

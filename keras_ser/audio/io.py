@@ -35,6 +35,14 @@ def check_rate(value, name):
     return int(value)
 
 
+def check_mono(signal, what):
+    """`signal` as a float32 array, else a ValueError saying that `what` needs a non-empty mono signal."""
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.ndim != 1 or signal.size == 0:
+        raise ValueError(f"{what} needs a non-empty mono signal, got shape {signal.shape}")
+    return signal
+
+
 def is_file_source(source):
     """Whether `source` is a file (a path, the file's bytes or a file-like object) rather than an array of samples."""
     return isinstance(source, (str, os.PathLike, *BYTES)) or callable(getattr(source, "read", None))

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from keras_ser.audio.io import check_mono
+
 FRAME_SECONDS = 0.02
 # The level given to digital silence (frames of zeros), dBFS.
 SILENCE_DB = -100.0
@@ -37,9 +39,7 @@ def _levels(frames):
 def peak_level(signal, sampling_rate, frame_seconds=FRAME_SECONDS):
     """The RMS level (dBFS) of the loudest `frame_seconds` frame of a mono signal (a last partial frame left out; a
     signal shorter than a frame is one frame)."""
-    signal = np.asarray(signal, dtype=np.float32)
-    if signal.ndim != 1 or signal.size == 0:
-        raise ValueError(f"peak_level needs a non-empty mono signal, got shape {signal.shape}")
+    signal = check_mono(signal, "peak_level")
     frame = min(signal.size, max(1, round(frame_seconds * sampling_rate)))
     frames = signal[: signal.size - signal.size % frame].reshape(-1, frame)
     power = float(np.einsum("ij,ij->i", frames, frames).max()) / frame  # summed in float32: a tenth of _levels's time

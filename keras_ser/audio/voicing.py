@@ -5,7 +5,7 @@ import math
 import numpy as np
 import soxr
 
-from keras_ser.audio.io import check_rate
+from keras_ser.audio.io import check_mono, check_rate
 
 # Frames are analysed at this rate (Hz), FRAME_SECONDS long, one every HOP_SECONDS.
 WORK_RATE = 8000
@@ -44,9 +44,7 @@ def _frame_correlations(frames, window, weight, window_correlation, lags):
 
 def _voiced_blocks(signal, sampling_rate):
     """The number of frames, then whether each frame is voiced, BLOCK_FRAMES frames at a time."""
-    signal = np.asarray(signal, dtype=np.float32)
-    if signal.ndim != 1 or signal.size == 0:
-        raise ValueError(f"voicing needs a non-empty mono signal, got shape {signal.shape}")
+    signal = check_mono(signal, "voicing")
     if check_rate(sampling_rate, "sampling_rate") != WORK_RATE:
         signal = soxr.resample(signal, sampling_rate, WORK_RATE)
     length, hop = round(FRAME_SECONDS * WORK_RATE), round(HOP_SECONDS * WORK_RATE)
